@@ -1,0 +1,43 @@
+"""The one error type for bad input: it names the field and what is allowed."""
+
+
+class ConfigError(ValueError):
+    """Invalid user input. ``field`` names the offending setting (dotted path)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def check_choice(field, value, allowed):
+    """Raise ConfigError unless ``value`` is one of ``allowed`` (suggesting the closest)."""
+    if value in allowed:
+        return value
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(field, f"unknown value {value!r}{hint}; allowed: {', '.join(map(str, allowed))}")
+
+
+def check_number(field, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):
+    """Check a real number against an interval; return it as float (or int when ``integer``)."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(field, f"must be {kind}, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(field, f"must be finite, got {value!r}")
+    lo_bad = low is not None and (value <= low if low_open else value < low)
+    hi_bad = high is not None and (value >= high if high_open else value > high)
+    if lo_bad or hi_bad:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        lo = "-inf" if low is None else repr(low)
+        hi = "inf" if high is None else repr(high)
+        raise ConfigError(field, f"must be in {lb}{lo}, {hi}{hb}, got {value!r}")
+    return int(value) if integer else float(value)
