@@ -1,0 +1,173 @@
+"""User data from .csv, .parquet or .npz files, validated column by column."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+
+from optengine.errors import ConfigError, check_choice
+
+from .dataset import TASKS, Dataset, as_features, check_finite, make_dataset
+from .split import split
+from .standardize import finish
+
+EXTENSIONS = (".csv", ".parquet", ".pq", ".npz")
+_SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _closest(name, options) -> str:
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def infer_task(y) -> str:
+    """Float targets -> regression; integer, bool and string targets -> classification."""
+    return "regression" if np.asarray(y).dtype.kind in "fc" else "classification"
+
+
+def _resolve_task(task, y, target) -> str:
+    if task is None:
+        return infer_task(y)
+    check_choice("dataset.task", task, TASKS)
+    if task == "regression" and np.asarray(y).dtype.kind not in "biuf":
+        raise ConfigError("dataset.target", f"column {target!r} is not numeric; regression needs numbers")
+    return task
+
+
+def load_file(*, path, target=None, task=None, features=None, val_fraction=0.2, split_seed=0,
+              standardize=None, standardize_target=None) -> Dataset:
+    """Load ``path`` (.csv/.parquet: table with a ``target`` column; .npz: arrays ``X`` and
+    ``target`` (default ``"y"``), or ``X_train, y_train, X_val, y_val``).
+
+    ``features`` picks feature columns (names; column indices for .npz); default all but the
+    target. Classification labels (any values) are mapped to ``0..C-1`` by sorted unique value
+    (``info["classes"]``). A file without its own validation part is split by ``val_fraction``.
+    """
+    if not isinstance(path, (str, Path)):
+        raise ConfigError("dataset.path", f"must be a file path, got {path!r}")
+    p = Path(path).expanduser()
+    ext = p.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ConfigError("dataset.path", f"unsupported file type {ext or '(none)'!r} for {str(p)!r}; "
+                                          f"allowed: {', '.join(EXTENSIONS)}")
+    if not p.is_file():
+        raise ConfigError("dataset.path", f"file not found: {str(p)!r}")
+    if ext == ".npz":
+        parts, names, extra = _read_npz(p, target, features)
+    else:
+        parts, names, extra = _read_table(p, ext, target, features)
+    if len(parts) == 2:
+        X, y = parts
+        task = _resolve_task(task, y, extra["target"])
+        Xt, yt, Xv, yv, extra["split"] = split(X, y, val_fraction=val_fraction, split_seed=split_seed,
+                                                stratify=task == "classification")
+    else:
+        Xt, yt, Xv, yv = parts
+        task = _resolve_task(task, yt, "y_train")
+        extra["split"] = "from file"
+    info = {"source": str(p.resolve()), **extra}
+    ds = make_dataset(f"file:{p.name}", task, Xt, yt, Xv, yv, feature_names=names, info=info,
+                      encode=task == "classification")
+    return finish(ds, standardize, standardize_target, recommended=True)
+
+
+def _read_table(p: Path, ext: str, target, features):
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(p) if ext == ".csv" else pd.read_parquet(p)
+    except Exception as exc:
+        raise ConfigError("dataset.path", f"cannot read {str(p)!r}: {exc}") from None
+    cols = [str(c) for c in df.columns]
+    df.columns = cols
+    listing = ", ".join(map(repr, cols))
+    if target is None:
+        raise ConfigError("dataset.target", f"required for {ext} files: name the target column; "
+                                            f"available columns: {listing}")
+    if str(target) not in cols:
+        raise ConfigError("dataset.target", f"no column {target!r} in {p.name}{_closest(target, cols)}; "
+                                            f"available columns: {listing}")
+    target = str(target)
+    if features is None:
+        features = [c for c in cols if c != target]
+    else:
+        if isinstance(features, str) or not all(isinstance(f, str) for f in features):
+            raise ConfigError("dataset.features", f"must be a list of column names, got {features!r}")
+        for f in features:
+            if f not in cols:
+                raise ConfigError("dataset.features", f"no column {f!r} in {p.name}{_closest(f, cols)}; "
+                                                      f"available columns: {listing}")
+        if target in features:
+            raise ConfigError("dataset.features", f"the target column {target!r} cannot also be a feature")
+    if not features:
+        raise ConfigError("dataset.features", f"{p.name} has no feature columns besides {target!r}")
+    if len(df) == 0:
+        raise ConfigError("dataset.path", f"{p.name} has no rows")
+    for c in features:
+        s = df[c]
+        if s.dtype.kind not in "biuf":
+            example = s.dropna().iloc[0] if s.notna().any() else None
+            raise ConfigError("dataset.features", f"column {c!r} is not numeric (dtype {s.dtype}, "
+                                                  f"e.g. {example!r}); encode it or drop it via features=[...]")
+        _check_column(p, c, s.to_numpy(dtype=np.float64, na_value=np.nan))
+    y = df[target]
+    if y.isna().any():
+        raise ConfigError("dataset.target", f"column {target!r} has {int(y.isna().sum())} missing value(s) "
+                                            f"(first at row {int(np.flatnonzero(y.isna().to_numpy())[0])})")
+    kind = y.dtype.kind
+    y = y.to_numpy(dtype={"i": np.int64, "u": np.int64, "b": bool, "f": np.float64}.get(kind, object))
+    if kind == "f":
+        _check_column(p, target, y, field="dataset.target")
+    elif y.dtype.kind == "O":
+        y = y.astype(str)
+    X = df[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    return (X, y), tuple(features), {"target": target}
+
+
+def _check_column(p: Path, name: str, values: np.ndarray, field: str = "dataset.path") -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n_nan = int(np.isnan(values).sum())
+        raise ConfigError(field, f"{p.name}: column {name!r} has {int(bad.sum())} missing/non-finite value(s) "
+                                 f"({n_nan} NaN, {int(bad.sum()) - n_nan} inf; first at row "
+                                 f"{int(np.flatnonzero(bad)[0])})")
+
+
+def _read_npz(p: Path, target, features):
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ConfigError("dataset.path", f"cannot read {str(p)!r} (object arrays are not allowed): {exc}") from None
+    keys = ", ".join(map(repr, arrays)) or "(none)"
+    if all(k in arrays for k in _SPLIT_KEYS):
+        parts = [arrays[k] for k in _SPLIT_KEYS]
+        extra = {"target": "y_train/y_val"}
+    else:
+        target = "y" if target is None else str(target)
+        if "X" not in arrays:
+            raise ConfigError("dataset.path", f"{p.name} needs an array 'X' (or X_train, y_train, X_val, y_val); "
+                                              f"it has: {keys}")
+        if target not in arrays:
+            raise ConfigError("dataset.target", f"no array {target!r} in {p.name}"
+                                                f"{_closest(target, arrays)}; it has: {keys}")
+        parts = [arrays["X"], arrays[target]]
+        extra = {"target": target}
+    if features is not None:
+        if isinstance(features, str) or not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool)
+                                                for f in features):
+            raise ConfigError("dataset.features", f"for .npz files must be a list of column indices, got {features!r}")
+        n_cols = np.shape(parts[0])[-1] if np.ndim(parts[0]) == 2 else 0
+        for f in features:
+            if not 0 <= f < n_cols:
+                raise ConfigError("dataset.features", f"column index {f} out of range for {n_cols} columns")
+        parts = [a[:, list(features)] if i % 2 == 0 and np.ndim(a) == 2 else a for i, a in enumerate(parts)]
+    names = _SPLIT_KEYS if len(parts) == 4 else ("X", extra["target"])
+    for a, name in zip(parts, names):  # name the file's own arrays in NaN/inf errors
+        if name.startswith("X"):
+            as_features(a, name)
+        elif np.asarray(a).dtype.kind == "f":
+            check_finite(np.asarray(a), name)
+    return parts, None, extra

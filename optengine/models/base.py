@@ -1,0 +1,100 @@
+"""The Model object: a family's kernels bound to one architecture and flat parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import kernels
+
+EVAL_CHUNK = 512  # rows per forward pass when evaluating a whole split
+
+
+class Model:
+    """A model on one flat parameter vector.
+
+    ``init(seed)`` -> params; ``loss_and_grad(params, X, y)`` -> (mean loss, gradient);
+    ``predict(params, X)``; ``evaluate(params, X, y)`` -> (mean loss, metric).
+    """
+
+    family: int
+    task: str  # "classification", "regression" or "surface"
+    metric: str
+
+    def __init__(self, name: str, spec: dict, ai: np.ndarray, af: np.ndarray, n_params: int,
+                 n_features: int, n_outputs: int):
+        self.name = name
+        self._spec = spec
+        self.ai = ai
+        self.af = af
+        self.n_params = int(n_params)
+        self.n_features = int(n_features)
+        self.n_outputs = int(n_outputs)
+
+    def spec(self) -> dict:
+        """The settings that rebuild this model with ``oe.model(**spec)``."""
+        return {"name": self.name, **self._spec}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._spec.items())
+        return f"model({self.name!r}{', ' if args else ''}{args})  # {self.n_params} parameters"
+
+    # -- to be provided by the family -------------------------------------------
+    def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
+        raise NotImplementedError
+
+    def workspace_size(self, rows: int) -> int:
+        return 1
+
+    # -- data plumbing --------------------------------------------------------------
+    def prepare(self, X, y, dtype, field: str = "X"):
+        """(X, y_class, y_reg) as the kernels take them, after shape checks."""
+        X = np.ascontiguousarray(X, dtype=dtype)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ConfigError(field, f"must be a 2-D array with {self.n_features} columns for {self.name}, "
+                                     f"got shape {X.shape}")
+        n = X.shape[0]
+        yc = np.zeros(0, dtype=np.int64)
+        yr = np.zeros((0, 0), dtype=dtype)
+        if self.task == "classification":
+            y = np.asarray(y)
+            if y.shape != (n,):
+                raise ConfigError("y", f"must hold {n} class labels (shape ({n},)), got shape {y.shape}")
+            if y.size and (not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0
+                           or y.max() >= self.n_outputs):
+                raise ConfigError("y", f"labels must be integers in [0, {self.n_outputs - 1}]")
+            yc = np.ascontiguousarray(y, dtype=np.int64)
+        elif self.task == "regression":
+            y = np.asarray(y, dtype=dtype)
+            if y.ndim == 1:
+                y = y[:, None]
+            if y.shape != (n, self.n_outputs):
+                raise ConfigError("y", f"must have shape ({n}, {self.n_outputs}) (or ({n},) for one output), "
+                                       f"got {np.shape(y)}")
+            yr = np.ascontiguousarray(y)
+        return X, yc, yr
+
+    def _check_params(self, params):
+        if not isinstance(params, np.ndarray) or params.shape != (self.n_params,) \
+                or params.dtype not in (np.float32, np.float64):
+            raise ConfigError("params", f"must be a flat float32/float64 array of {self.n_params} values "
+                                        f"for this {self.name}, got {getattr(params, 'shape', type(params))}")
+        return np.ascontiguousarray(params)
+
+    def loss_and_grad(self, params, X=None, y=None):
+        """Mean loss over (X, y) and its gradient (a new array of params' dtype)."""
+        params = self._check_params(params)
+        X, yc, yr = self.prepare(X, y, params.dtype)
+        grad = np.zeros_like(params)
+        idx = np.arange(X.shape[0])
+        ws = np.empty(self.workspace_size(X.shape[0]), dtype=params.dtype)
+        loss = kernels.loss_grad(self.family, self.ai, self.af, params, X, yc, yr, idx, grad, ws)
+        return float(loss), grad
+
+    def evaluate(self, params, X=None, y=None):
+        """(mean loss, metric) over (X, y): accuracy, R^2, or distance to the minimiser."""
+        params = self._check_params(params)
+        X, yc, yr = self.prepare(X, y, params.dtype)
+        ws = np.empty(self.workspace_size(min(EVAL_CHUNK, max(1, X.shape[0]))), dtype=params.dtype)
+        loss, metric = kernels.evaluate(self.family, self.ai, self.af, params, X, yc, yr, ws, EVAL_CHUNK)
+        return float(loss), float(metric)

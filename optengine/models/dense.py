@@ -1,0 +1,231 @@
+"""Dense networks on one flat parameter vector: linear regression, softmax regression, MLP.
+
+Layer l maps ``sizes[l] -> sizes[l+1]``: z = a @ W_l + b_l, with W_l stored row-major
+as ``sizes[l] x sizes[l+1]`` followed by b_l. Hidden layers apply relu or tanh; the
+output is linear. Losses are means over the mini-batch (notes 2.3):
+
+- cross-entropy: mean_i [logsumexp(z_i) - z_i[y_i]]           (softmax regression, MLP)
+- MSE:           mean over samples and outputs of (z - y)^2     (PyTorch's ``MSELoss``)
+
+``ai`` (int64) describes the architecture: [n_layers, activation, loss, sizes...].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+RELU, TANH = 0, 1
+ACTIVATIONS = ("relu", "tanh")
+CROSS_ENTROPY, MSE = 0, 1
+LOSSES = ("cross_entropy", "mse")
+
+A_LAYERS, A_ACT, A_LOSS, A_SIZES = 0, 1, 2, 3
+
+
+def arch(sizes, activation: str, loss: str) -> np.ndarray:
+    """The int64 architecture vector of a dense network."""
+    return np.array([len(sizes) - 1, ACTIVATIONS.index(activation), LOSSES.index(loss), *sizes], dtype=np.int64)
+
+
+def n_params(sizes) -> int:
+    return int(sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1)))
+
+
+def workspace_size(sizes, rows: int) -> int:
+    """Floats of scratch space for a batch of ``rows``: activations plus two delta buffers."""
+    widths = list(sizes[1:])
+    return int(rows * (sum(widths) + 2 * max(widths)))
+
+
+@njit(cache=True)
+def _layer_forward(a_in, from_x, X, idx, W, b, z):
+    """z = a_in @ W + b for the rows of the batch (a_in = X[idx] for the first layer)."""
+    rows, dout = z.shape
+    din = W.shape[0]
+    for i in range(rows):
+        for j in range(dout):
+            z[i, j] = b[j]
+        for k in range(din):
+            a = X[idx[i], k] if from_x else a_in[i, k]
+            for j in range(dout):
+                z[i, j] += a * W[k, j]
+
+
+@njit(cache=True)
+def _activate(z, act):
+    rows, width = z.shape
+    zero = z.dtype.type(0.0)
+    for i in range(rows):
+        for j in range(width):
+            if act == RELU:
+                if z[i, j] < zero:
+                    z[i, j] = zero
+            else:
+                z[i, j] = np.tanh(z[i, j])
+
+
+@njit(cache=True)
+def _forward(ai, theta, X, idx, rows, ws):
+    """Run the network on ``rows`` samples; return the output view (rows x n_out) in ``ws``."""
+    n_layers = ai[A_LAYERS]
+    act = ai[A_ACT]
+    p_off = 0
+    w_off = 0
+    prev = ws[0:0].reshape((0, 0))
+    for l in range(n_layers):
+        din = ai[A_SIZES + l]
+        dout = ai[A_SIZES + l + 1]
+        W = theta[p_off:p_off + din * dout].reshape((din, dout))
+        b = theta[p_off + din * dout:p_off + din * dout + dout]
+        p_off += din * dout + dout
+        z = ws[w_off:w_off + rows * dout].reshape((rows, dout))
+        w_off += rows * dout
+        _layer_forward(prev, l == 0, X, idx, W, b, z)
+        if l < n_layers - 1:
+            _activate(z, act)
+        prev = z
+    return prev
+
+
+@njit(cache=True)
+def _output_loss(ai, out, yc, yr, idx, delta):
+    """Summed loss of the outputs; if ``delta`` has rows, write d(sum loss)/d(out) into it."""
+    rows, n_out = out.shape
+    want_grad = delta.shape[0] > 0
+    total = 0.0
+    if ai[A_LOSS] == CROSS_ENTROPY:
+        for i in range(rows):
+            zmax = out[i, 0]
+            for j in range(1, n_out):
+                if out[i, j] > zmax:
+                    zmax = out[i, j]
+            s = 0.0
+            for j in range(n_out):
+                s += np.exp(np.float64(out[i, j] - zmax))
+            label = yc[idx[i]]
+            total += np.log(s) + zmax - out[i, label]
+            if want_grad:
+                for j in range(n_out):
+                    delta[i, j] = np.exp(np.float64(out[i, j] - zmax)) / s
+                delta[i, label] -= 1.0
+    else:
+        for i in range(rows):
+            for j in range(n_out):
+                r = out[i, j] - yr[idx[i], j]
+                total += np.float64(r) * r
+                if want_grad:
+                    delta[i, j] = 2.0 * r
+    return total
+
+
+@njit(cache=True)
+def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
+    """Mean loss over the batch ``X[idx]``; writes its gradient into ``grad``."""
+    rows = idx.size
+    n_layers = ai[A_LAYERS]
+    act = ai[A_ACT]
+    widths_total = 0
+    max_w = 0
+    for l in range(1, n_layers + 1):
+        widths_total += ai[A_SIZES + l]
+        max_w = max(max_w, ai[A_SIZES + l])
+    out = _forward(ai, theta, X, idx, rows, ws)
+    n_out = out.shape[1]
+    d_off = rows * widths_total
+    buffers = (ws[d_off:d_off + rows * max_w], ws[d_off + rows * max_w:d_off + 2 * rows * max_w])
+    cur = 0
+    delta = buffers[0][:rows * n_out].reshape((rows, n_out))
+    total = _output_loss(ai, out, yc, yr, idx, delta)
+    scale = 1.0 / rows if ai[A_LOSS] == CROSS_ENTROPY else 1.0 / (rows * n_out)
+    sc = delta.dtype.type(scale)
+    for i in range(rows):
+        for j in range(n_out):
+            delta[i, j] *= sc
+    zero = delta.dtype.type(0.0)
+    one = delta.dtype.type(1.0)
+    # Backward pass, last layer first; hidden activations sit before the output in ws.
+    p_end = theta.size
+    a_end = rows * (widths_total - n_out)
+    for l in range(n_layers - 1, -1, -1):
+        din = ai[A_SIZES + l]
+        dout = ai[A_SIZES + l + 1]
+        p_off = p_end - (din * dout + dout)
+        W = theta[p_off:p_off + din * dout].reshape((din, dout))
+        dW = grad[p_off:p_off + din * dout].reshape((din, dout))
+        db = grad[p_off + din * dout:p_end]
+        p_end = p_off
+        dW[:, :] = zero
+        db[:] = zero
+        a_prev = ws[max(0, a_end - rows * din):a_end].reshape((rows if l > 0 else 0, din if l > 0 else 0))
+        for i in range(rows):
+            for k in range(din):
+                a = X[idx[i], k] if l == 0 else a_prev[i, k]
+                for j in range(dout):
+                    dW[k, j] += a * delta[i, j]
+            for j in range(dout):
+                db[j] += delta[i, j]
+        if l > 0:
+            a_end -= rows * din
+            cur = 1 - cur
+            new_delta = buffers[cur][:rows * din].reshape((rows, din))
+            for i in range(rows):
+                for k in range(din):
+                    s = zero
+                    for j in range(dout):
+                        s += delta[i, j] * W[k, j]
+                    a = a_prev[i, k]
+                    if act == RELU:
+                        new_delta[i, k] = s if a > zero else zero
+                    else:
+                        new_delta[i, k] = s * (one - a * a)
+            delta = new_delta
+    return total * scale
+
+
+@njit(cache=True)
+def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
+    """(mean loss, metric) over all rows of X: accuracy for cross-entropy, R^2 for MSE."""
+    n = X.shape[0]
+    n_out = ai[A_SIZES + ai[A_LAYERS]]
+    total = 0.0
+    correct = 0
+    idx = np.arange(n)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        out = _forward(ai, theta, X, idx[lo:hi], hi - lo, ws)
+        total += _output_loss(ai, out, yc, yr, idx[lo:hi], ws[0:0].reshape((0, 0)))
+        for i in range(hi - lo):
+            if ai[A_LOSS] == CROSS_ENTROPY:
+                best = 0
+                for j in range(1, n_out):
+                    if out[i, j] > out[i, best]:
+                        best = j
+                if best == yc[lo + i]:
+                    correct += 1
+    if ai[A_LOSS] == CROSS_ENTROPY:
+        return total / n, correct / n
+    # R^2 = 1 - SS_res / SS_tot, pooled over outputs (SS_res is the summed squared error).
+    ss_res = total
+    ss_tot = 0.0
+    for j in range(n_out):
+        mean = 0.0
+        for i in range(n):
+            mean += yr[i, j]
+        mean /= n
+        for i in range(n):
+            d = yr[i, j] - mean
+            ss_tot += d * d
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+    return total / (n * n_out), r2
+
+
+@njit(cache=True)
+def dense_forward(ai, theta, X, ws, chunk, out):
+    """Network outputs for every row of X into ``out`` (n x n_out)."""
+    n = X.shape[0]
+    idx = np.arange(n)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        z = _forward(ai, theta, X, idx[lo:hi], hi - lo, ws)
+        out[lo:hi, :] = z

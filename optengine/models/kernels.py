@@ -1,0 +1,28 @@
+"""The model interface the trainer compiles against: one entry per model family.
+
+Every family provides ``loss_grad`` (mean mini-batch loss, gradient written in place)
+and ``evaluate`` ((mean loss, metric) over a whole split). New families add a branch.
+"""
+
+from numba import njit
+
+from .dense import dense_evaluate, dense_loss_grad
+from .surfaces import surface_evaluate, surface_loss_grad
+
+DENSE, SURFACE = 0, 1
+
+
+@njit(cache=True)
+def loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
+    """Mean loss of the rows ``idx`` of (X, y); its gradient goes into ``grad``."""
+    if family == SURFACE:
+        return surface_loss_grad(ai, af, theta, X, idx, grad)
+    return dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
+
+
+@njit(cache=True)
+def evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
+    """(mean loss, metric) over every row of (X, y)."""
+    if family == SURFACE:
+        return surface_evaluate(ai, af, theta)
+    return dense_evaluate(ai, theta, X, yc, yr, ws, chunk)

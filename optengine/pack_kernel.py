@@ -1,0 +1,103 @@
+"""The compiled pack trainer: the notes' section 12 loop for K trials in one call.
+
+Every trial of a pack shares the model architecture, data, batch size, epochs and dtype;
+each has its own rule, hyperparameters, schedule, clipping and seed. Trials run in
+parallel (``prange``) and never read each other's memory, so a trial's numbers are
+the same alone or in any pack, on any number of threads.
+
+Per step:  g = grad(loss(theta; B)); norm = clip(g); lr = schedule(t);
+           theta, S = update(theta, g, S); divergence check.
+Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient norm,
+           the lr of the epoch's last step; optional early stopping on validation loss.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .clipping import clip
+from .models.kernels import evaluate, loss_grad
+from .optimizers import update
+from .rng import new_state, shuffle, _STREAM_SHUFFLE
+from .schedules import S_UNIT, schedule_lr
+
+OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
+
+
+@njit(cache=True)
+def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+              rule, hyper, sched, clip_mode, clip_c, seed, theta,
+              diverge_factor, patience, min_delta,
+              train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, result):
+    """Train one trial in place; fill its per-epoch rows; ``result`` = [status, diverged_at, steps, epochs]."""
+    n = X.shape[0]
+    n_batches = (n + batch - 1) // batch
+    grad = np.zeros_like(theta)
+    s1 = np.zeros_like(theta)
+    s2 = np.zeros_like(theta)
+    ws = np.empty(ws_size, dtype=theta.dtype)
+    order = np.arange(n)
+    rng = new_state(seed, _STREAM_SHUFFLE)
+    per_epoch = sched[S_UNIT] == 1.0
+    step = 0
+    ref_loss = 1.0
+    best = np.inf
+    best_epoch = -1
+    result[0] = OK
+    result[1] = -1
+    for epoch in range(epochs):
+        if n_batches > 1:
+            shuffle(order, rng)
+        lr = schedule_lr(sched, float(epoch)) if per_epoch else 0.0
+        loss_sum = 0.0
+        norm_sum = 0.0
+        for b in range(n_batches):
+            lo = b * batch
+            hi = min(n, lo + batch)
+            loss = loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
+            norm = clip(grad, clip_mode, clip_c)
+            if step == 0:
+                ref_loss = max(abs(loss), 1.0)
+            if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
+                result[0] = DIVERGED
+                result[1] = step
+                result[2] = step
+                result[3] = epoch
+                return
+            if not per_epoch:
+                lr = schedule_lr(sched, float(step))
+            update(rule, theta, grad, s1, s2, hyper, lr, step + 1)
+            step += 1
+            loss_sum += loss * (hi - lo)
+            norm_sum += norm
+        vl, vm = evaluate(family, ai, af, theta, Xv, yvc, yvr, ws, eval_chunk)
+        train_loss[epoch] = loss_sum / n
+        val_loss[epoch] = vl
+        val_metric[epoch] = vm
+        grad_norm[epoch] = norm_sum / n_batches
+        lrs[epoch] = lr
+        steps_at[epoch] = step
+        result[2] = step
+        result[3] = epoch + 1
+        if not np.isfinite(vl):
+            result[0] = DIVERGED
+            result[1] = step
+            return
+        if vl < best - min_delta:
+            best = vl
+            best_epoch = epoch
+        elif patience > 0 and epoch - best_epoch >= patience:
+            result[0] = EARLY_STOPPED
+            return
+
+
+@njit(cache=True, parallel=True)
+def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+               diverge_factor, patience, min_delta,
+               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
+    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs."""
+    for k in prange(params.shape[0]):
+        train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+                  rules[k], hypers[k], scheds[k], clip_modes[k], clip_cs[k], seeds[k], params[k],
+                  diverge_factor, patience, min_delta,
+                  train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k])

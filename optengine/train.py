@@ -1,0 +1,335 @@
+"""Training: ``oe.train`` for one trial, ``train_pack`` for K trials in one compiled call.
+
+Both validate everything first (a ``ConfigError`` naming the field, before any work),
+turn the trials into the arrays ``pack_kernel.train_pack`` reads, run it once, and
+return the runs table (one row per trial) and the curves table (one row per trial
+and completed epoch) as pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import pack_kernel
+from .clipping import clip_label, parse_clip
+from .data import Dataset, dataset as make_dataset
+from .errors import ConfigError, check_choice, check_number
+from .models import Model, model as make_model
+from .models.base import EVAL_CHUNK
+from .models.surfaces import noise_dataset
+from .optimizers import HYPER, RULES, hyper_vector, validate_hyper
+from .schedules import Schedule
+
+DTYPES = ("float32", "float64")
+STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
+HYPER_COLUMNS = [h for h in HYPER if h != "lr"]
+RUN_COLUMNS = (["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
+                "schedule", "clip"] + HYPER_COLUMNS +
+               ["dtype", "status", "error", "final_train_loss", "final_val_loss", "final_val_metric",
+                "best_val_loss", "best_epoch", "steps", "diverged_at_step", "early_stopped", "wall_s"])
+CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
+DEFAULT_DIVERGE_FACTOR = 1e4
+
+
+# -- resolving the shared parts of a pack ---------------------------------------------
+
+def resolve_model(spec, ds: Dataset | None) -> Model:
+    """A Model from a Model, a name or a settings dict; sizes missing from the spec come from ``ds``."""
+    if isinstance(spec, Model):
+        model = spec
+    else:
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ConfigError("model", f"must be a model name, a settings table with 'name', or oe.model(...); "
+                                       f"got {spec!r}")
+        settings = {k: v for k, v in spec.items() if k != "name"}
+        name = spec["name"]
+        if ds is not None and ds.task in ("classification", "regression"):
+            if name in ("linear_regression", "softmax_regression"):
+                settings.setdefault("n_features", ds.n_features)
+            if name == "linear_regression":
+                settings.setdefault("n_outputs", ds.n_outputs)
+            if name == "softmax_regression":
+                settings.setdefault("n_classes", ds.n_outputs)
+            if name == "mlp":
+                settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
+        model = make_model(name, **settings)
+    if ds is not None and model.task != "surface":
+        if ds.task != model.task:
+            raise ConfigError("model", f"{model.name} is a {model.task} model but dataset {ds.name!r} is {ds.task}")
+        if ds.n_features != model.n_features:
+            raise ConfigError("model", f"{model.name} takes {model.n_features} input features but dataset "
+                                       f"{ds.name!r} has {ds.n_features}")
+        if ds.n_outputs != model.n_outputs:
+            what = "classes" if ds.task == "classification" else "outputs"
+            raise ConfigError("model", f"{model.name} has {model.n_outputs} outputs but dataset {ds.name!r} "
+                                       f"has {ds.n_outputs} {what}")
+    return model
+
+
+def resolve_dataset(spec, model_spec) -> Dataset | None:
+    """A Dataset from a Dataset, a name or a settings dict (None: surface models' noise draws)."""
+    if spec is None or isinstance(spec, Dataset):
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError("dataset", f"must be a dataset name, a settings table with 'name', or oe.dataset(...); "
+                                     f"got {spec!r}")
+    if spec["name"] == "surface_noise":
+        return None
+    return make_dataset(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
+
+
+def _surface_data(dataset_spec):
+    """Noise draws for a surface model: ``dataset = {"name": "surface_noise", "n_samples", "seed"}``."""
+    opts = dict(dataset_spec) if isinstance(dataset_spec, dict) else {}
+    opts.pop("name", None)
+    for key in opts:
+        if key not in ("n_samples", "seed"):
+            raise ConfigError(f"dataset.{key}", "surface_noise takes n_samples and seed")
+    n = check_number("dataset.n_samples", opts.get("n_samples", 1000), low=1, integer=True)
+    seed = check_number("dataset.seed", opts.get("seed", 0), low=0, integer=True)
+    X, Xv = noise_dataset(n, seed)
+    return X, Xv, f"surface_noise(n_samples={n},seed={seed})"
+
+
+def _fingerprint(*arrays) -> str:
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _batch(batch_size, n: int) -> int:
+    if batch_size == "full":
+        return n
+    b = check_number("batch_size", batch_size, low=1, integer=True) if not isinstance(batch_size, str) else None
+    if b is None:
+        raise ConfigError("batch_size", f"must be an integer >= 1 or \"full\", got {batch_size!r}")
+    return min(b, n)
+
+
+def _early_stopping(spec) -> tuple[int, float]:
+    if spec is None or spec is False:
+        return 0, 0.0
+    if isinstance(spec, dict):
+        bad = [k for k in spec if k not in ("patience", "min_delta")]
+        if bad:
+            raise ConfigError(f"early_stopping.{bad[0]}", "unknown setting; allowed: patience, min_delta")
+        patience = spec.get("patience", 5)
+        min_delta = spec.get("min_delta", 0.0)
+    else:
+        patience, min_delta = spec, 0.0
+    return (check_number("early_stopping.patience", patience, low=1, integer=True),
+            check_number("early_stopping.min_delta", min_delta, low=0.0))
+
+
+# -- one trial's settings ------------------------------------------------------------------
+
+class TrialSettings:
+    """A validated trial: rule + hyperparameters, schedule, clipping, seed."""
+
+    def __init__(self, trial: dict, prefix: str):
+        if not isinstance(trial, dict):
+            raise ConfigError(prefix, f"must be a dict of trial settings, got {trial!r}")
+        t = dict(trial)
+        name = t.pop("optimizer", None)
+        if name is None:
+            raise ConfigError(f"{prefix}.optimizer", f"is required; allowed: {', '.join(RULES)}")
+        sched = t.pop("schedule", None)
+        clip = t.pop("clip", None)
+        self.seed = check_number(f"{prefix}.seed", t.pop("seed", 0), low=0, integer=True)
+        self.trial_id = t.pop("trial_id", None)
+        self.hyper = validate_hyper(name, t, prefix=prefix)
+        self.optimizer = name
+        self.schedule = _schedule(sched, self.hyper["lr"], f"{prefix}.schedule")
+        self.clip_mode, self.clip_c = parse_clip(clip, f"{prefix}.clip")
+
+    def config(self) -> dict:
+        return {"optimizer": self.optimizer, **self.hyper, "schedule": self.schedule.name,
+                **{f"schedule.{k}": v for k, v in self.schedule.settings().items()},
+                "clip": clip_label(self.clip_mode, self.clip_c), "seed": self.seed}
+
+
+def _schedule(spec, lr: float, prefix: str) -> Schedule:
+    if spec is None:
+        return Schedule("constant", lr, prefix=prefix)
+    if isinstance(spec, Schedule):
+        if spec.lr != lr:
+            raise ConfigError(f"{prefix}.lr", f"the schedule's lr ({spec.lr}) differs from the optimizer's ({lr}); "
+                                              "give the schedule by name or settings instead")
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(prefix, f"must be a schedule name or settings table, got {spec!r}")
+    settings = dict(spec)
+    if "lr" in settings:
+        raise ConfigError(f"{prefix}.lr", "the schedule's base lr is the optimizer's lr; set lr there")
+    return Schedule(settings.pop("name", "constant"), lr, prefix=prefix, **settings)
+
+
+# -- the pack -------------------------------------------------------------------------------------
+
+def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
+               diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False):
+    """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
+
+    ``trials``: a list of dicts, each ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
+    "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
+    "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
+    ``return_params``).
+    """
+    if not isinstance(trials, (list, tuple)) or not trials:
+        raise ConfigError("trials", "must be a non-empty list of trial settings")
+    dtype = check_choice("dtype", dtype, DTYPES)
+    epochs = check_number("epochs", epochs, low=1, integer=True)
+    diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
+    patience, min_delta = _early_stopping(early_stopping)
+    if threads is not None:
+        threads = check_number("threads", threads, low=1, integer=True)
+    ds = resolve_dataset(dataset, model)
+    mdl = resolve_model(model, ds)
+    if mdl.task == "surface":
+        if ds is not None:
+            raise ConfigError("dataset", f"{mdl.name} is a test surface: leave dataset out, or give "
+                                         "{name = \"surface_noise\", n_samples, seed}")
+        X, Xv, ds_label = _surface_data(dataset)
+        X, yc, yr = mdl.prepare(X, None, dtype, "dataset")
+        Xv, yvc, yvr = mdl.prepare(Xv, None, dtype, "dataset")
+        ds_key = ds_label
+    else:
+        if ds is None:
+            raise ConfigError("dataset", f"{mdl.name} needs a dataset, e.g. dataset=\"mnist1d\"")
+        X, yc, yr = mdl.prepare(ds.X_train, ds.y_train, dtype, "dataset.X_train")
+        Xv, yvc, yvr = mdl.prepare(ds.X_val, ds.y_val, dtype, "dataset.X_val")
+        ds_label = ds.name
+        ds_key = f"{ds.name}:{_fingerprint(ds.X_train, ds.y_train, ds.X_val, ds.y_val)}"
+    n = X.shape[0]
+    batch = _batch(batch_size, n)
+    n_batches = math.ceil(n / batch)
+    settings = [TrialSettings(t, f"trials[{i}]" if len(trials) > 1 else "optimizer")
+                for i, t in enumerate(trials)]
+    K = len(settings)
+
+    # Arrays the kernel reads.
+    np_dtype = np.dtype(dtype)
+    params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
+    rules = np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64)
+    hypers = np.stack([hyper_vector(s.hyper) for s in settings])
+    scheds = []
+    for s in settings:
+        span = epochs if s.schedule.unit == "epoch" else epochs * n_batches
+        s.schedule = s.schedule.with_total(span - s.schedule.warmup_steps)
+        scheds.append(s.schedule.vector())
+    scheds = np.stack(scheds)
+    clip_modes = np.array([s.clip_mode for s in settings], dtype=np.int64)
+    clip_cs = np.array([s.clip_c for s in settings], dtype=np.float64)
+    seeds = np.array([s.seed for s in settings], dtype=np.int64)
+    out = {name: np.full((K, epochs), np.nan) for name in ("train_loss", "val_loss", "val_metric", "grad_norm", "lr")}
+    steps_at = np.zeros((K, epochs), dtype=np.int64)
+    results = np.zeros((K, 4), dtype=np.int64)
+    ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, Xv.shape[0])))
+
+    shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
+              "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
+    ids = [s.trial_id or trial_id({**shared, **s.config()}) for s in settings]
+
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    t0 = time.perf_counter()
+    pack_kernel.train_pack(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                           EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                           float(diverge_factor), patience, float(min_delta),
+                           out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"], out["lr"],
+                           steps_at, results)
+    wall = time.perf_counter() - t0
+
+    runs = _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall / K)
+    curves = _curves_table(ids, results, out, steps_at)
+    return (runs, curves, params) if return_params else (runs, curves)
+
+
+def trial_id(config: dict) -> str:
+    """Stable id of a trial: SHA-1 of its canonical JSON form (sorted keys), 16 hex digits."""
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall_each):
+    rows = []
+    for k, s in enumerate(settings):
+        status, diverged_at, steps, done = (int(v) for v in results[k])
+        vl = out["val_loss"][k, :done]
+        last = done - 1
+        finite = np.isfinite(vl)
+        best = int(np.argmin(np.where(finite, vl, np.inf))) if finite.any() else -1
+        row = {
+            "trial_id": ids[k], "sweep": sweep, "model": mdl.name, "dataset": ds_label,
+            "optimizer": s.optimizer, "lr": s.hyper["lr"], "batch_size": batch, "epochs": epochs,
+            "seed": s.seed, "schedule": s.schedule.label(), "clip": clip_label(s.clip_mode, s.clip_c),
+            **{h: s.hyper.get(h, np.nan) for h in HYPER_COLUMNS},
+            "dtype": dtype, "status": STATUS[status], "error": "",
+            "final_train_loss": out["train_loss"][k, last] if done else np.nan,
+            "final_val_loss": out["val_loss"][k, last] if done else np.nan,
+            "final_val_metric": out["val_metric"][k, last] if done else np.nan,
+            "best_val_loss": vl[best] if best >= 0 else np.nan,
+            "best_epoch": best + 1 if best >= 0 else -1,
+            "steps": steps, "diverged_at_step": diverged_at,
+            "early_stopped": status == pack_kernel.EARLY_STOPPED, "wall_s": wall_each,
+        }
+        rows.append(row)
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return runs.astype({"best_epoch": "int64", "steps": "int64", "diverged_at_step": "int64",
+                        "batch_size": "int64", "epochs": "int64", "seed": "int64"})
+
+
+def _curves_table(ids, results, out, steps_at):
+    parts = []
+    for k, tid in enumerate(ids):
+        done = int(results[k, 3])
+        if done == 0:
+            continue
+        parts.append(pd.DataFrame({
+            "trial_id": tid, "epoch": np.arange(1, done + 1, dtype=np.int64), "step": steps_at[k, :done],
+            "lr": out["lr"][k, :done], "train_loss": out["train_loss"][k, :done],
+            "val_loss": out["val_loss"][k, :done], "val_metric": out["val_metric"][k, :done],
+            "grad_norm": out["grad_norm"][k, :done]}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
+                                          ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS]
+
+
+# -- one trial ----------------------------------------------------------------------------------------
+
+def train(model, dataset=None, optimizer: str = "adam", lr: float | None = None, batch_size=64, epochs: int = 10,
+          seed: int = 0, schedule=None, clip=None, dtype: str = "float32", early_stopping=None,
+          diverge_factor: float = DEFAULT_DIVERGE_FACTOR, threads=None, return_params: bool = False, **hyper):
+    """Train one trial through the pack trainer; return ``(summary dict, curve DataFrame)``.
+
+    ``oe.train(model="mlp"-settings or oe.model(...), dataset="mnist1d", optimizer="adam", lr=1e-2,
+    batch_size=100, epochs=20, seed=0, schedule={"name": "cosine", "warmup_steps": 100},
+    clip={"norm": 1.0})``. Extra keywords are the rule's hyperparameters (momentum, beta1, ...).
+    With ``return_params=True`` the trained parameter vector is returned third.
+    """
+    trial = {"optimizer": optimizer, "lr": lr, **hyper, "schedule": schedule, "clip": clip, "seed": seed}
+    result = train_pack(model, dataset, [trial], batch_size=batch_size, epochs=epochs, dtype=dtype,
+                        early_stopping=early_stopping, diverge_factor=diverge_factor, threads=threads,
+                        return_params=return_params)
+    summary = result[0].iloc[0].to_dict()
+    if return_params:
+        return summary, result[1], result[2][0]
+    return summary, result[1]
