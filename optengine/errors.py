@@ -35,9 +35,9 @@ def check_number(field, value, *, low=None, high=None, low_open=False, high_open
     lo_bad = low is not None and (value <= low if low_open else value < low)
     hi_bad = high is not None and (value >= high if high_open else value > high)
     if lo_bad or hi_bad:
-        lb = "(" if low_open else "["
-        hb = ")" if high_open else "]"
-        lo = "-inf" if low is None else repr(low)
-        hi = "inf" if high is None else repr(high)
+        lb = "(" if low_open or low is None else "["
+        hb = ")" if high_open or high is None else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
         raise ConfigError(field, f"must be in {lb}{lo}, {hi}{hb}, got {value!r}")
     return int(value) if integer else float(value)

@@ -200,7 +200,7 @@ class Optimizer:
         return OptState([np.zeros_like(params) for _ in range(N_BUFFERS[self.name])])
 
     def step(self, params: np.ndarray, grads: np.ndarray, state: OptState, lr: float | None = None) -> None:
-        """Apply one update to ``params`` in place; ``lr`` overrides the rule's learning rate."""
+        """Apply one update to ``params`` in place; ``lr`` (>= 0) overrides the rule's learning rate."""
         _check_params("params", params)
         _check_params("grads", grads)
         if grads.shape != params.shape or grads.dtype != params.dtype:
@@ -209,7 +209,7 @@ class Optimizer:
         for b in state.buffers:
             if b.shape != params.shape or b.dtype != params.dtype:
                 raise ConfigError("state", "was made for other params; call init(params) again")
-        eta = self.lr if lr is None else check_number("lr", lr, low=0.0, low_open=True)
+        eta = self.lr if lr is None else check_number("lr", lr, low=0.0)  # 0 is warmup's first step
         state.t += 1
         bufs = state.buffers + [params] * (2 - len(state.buffers))  # unused slots: any array of the dtype
         update(self.rule, params, grads, bufs[0], bufs[1], self._vec, eta, state.t)

@@ -1,0 +1,229 @@
+"""Plain NumPy reference implementations, written from the notes (seed sections 2-8, 12)
+and the "Math conventions" table of DESIGN.md, independently of the Numba kernels.
+
+Conventions
+-----------
+- Every update is written as the notes' "implementation form", one whole-array
+  expression per line, on copies (the references never modify their inputs).
+- ``l2`` (coupled, any rule) adds ``l2 * theta`` to the gradient before the rule.
+- Hyperparameters are Python floats, so under NumPy 2 (NEP 50) a float32 array stays
+  float32 and a float64 array stays float64: the reference runs in the inputs' dtype.
+- Optimizer states are plain dicts of arrays (plus the step counter ``t`` for Adam/AdamW,
+  counted from 1 as in seed 12.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# Update rules (seed sections 2-5). Each ``<rule>_step(theta, g, state, ...)`` returns
+# ``(new_theta, new_state)``; ``<rule>_init(theta)`` gives the zero state.
+# ---------------------------------------------------------------------------------------
+
+
+def _coupled(theta, g, l2):
+    """Gradient with coupled L2 regularisation: g + l2 * theta (g itself when l2 == 0)."""
+    return g + l2 * theta if l2 else g.copy()
+
+
+def sgd_init(theta):
+    return {}
+
+
+def sgd_step(theta, g, state, lr, l2=0.0):
+    """Seed 2.3: theta_{t+1} = theta_t - eta * g_t."""
+    g = _coupled(theta, g, l2)
+    return theta - lr * g, {}
+
+
+def momentum_init(theta):
+    return {"v": np.zeros_like(theta)}
+
+
+def momentum_step(theta, g, state, lr, momentum=0.9, l2=0.0):
+    """Seed 4.1 (PyTorch form): v = m*v + g; theta = theta - lr*v."""
+    g = _coupled(theta, g, l2)
+    v = momentum * state["v"] + g
+    return theta - lr * v, {"v": v}
+
+
+def nesterov_init(theta):
+    return {"v": np.zeros_like(theta)}
+
+
+def nesterov_step(theta, g, state, lr, momentum=0.9, l2=0.0):
+    """Nesterov stored as the look-ahead point (DESIGN table).
+
+    The parameters held are phi_t = theta_t - lr*m*v_{t-1} (the point where the seed's
+    NAG evaluates the gradient), so ``g`` is grad(phi_t) and
+        v_t = m*v_{t-1} + g;   phi_{t+1} = phi_t - lr*(g + m*v_t).
+    ``nesterov_explicit_step`` is the seed's own form; the tests show the two agree.
+    """
+    g = _coupled(theta, g, l2)
+    v = momentum * state["v"] + g
+    return theta - lr * (g + momentum * v), {"v": v}
+
+
+def nesterov_lookahead(theta, v_prev, lr, momentum=0.9):
+    """Seed 4.2: the look-ahead point theta~_t = theta_t - eta * beta * v_{t-1}."""
+    return theta - lr * momentum * v_prev
+
+
+def nesterov_explicit_step(theta, v_prev, grad_fn, lr, momentum=0.9, l2=0.0):
+    """Seed 4.2, explicit form. ``grad_fn(x)`` is the loss gradient at x.
+
+    theta~ = theta_t - lr*m*v_{t-1};  v_t = m*v_{t-1} + grad(theta~);
+    theta_{t+1} = theta_t - lr*v_t.
+    Coupled l2 is part of the gradient at the look-ahead point: grad(theta~) + l2*theta~.
+    Returns ``(theta_{t+1}, v_t)``.
+    """
+    look = nesterov_lookahead(theta, v_prev, lr, momentum)
+    g = grad_fn(look)
+    if l2:
+        g = g + l2 * look
+    v = momentum * v_prev + g
+    return theta - lr * v, v
+
+
+def adagrad_init(theta):
+    return {"s": np.zeros_like(theta)}
+
+
+def adagrad_step(theta, g, state, lr, eps=1e-10, l2=0.0):
+    """Seed 5.1: s = s + g*g; theta = theta - (eta / (sqrt(s) + eps)) * g."""
+    g = _coupled(theta, g, l2)
+    s = state["s"] + g * g
+    return theta - (lr / (np.sqrt(s) + eps)) * g, {"s": s}
+
+
+def rmsprop_init(theta):
+    return {"s": np.zeros_like(theta)}
+
+
+def rmsprop_step(theta, g, state, lr, decay=0.9, eps=1e-8, l2=0.0):
+    """Seed 5.2: s = gamma*s + (1-gamma)*(g*g); theta = theta - (eta / (sqrt(s) + eps)) * g."""
+    g = _coupled(theta, g, l2)
+    s = decay * state["s"] + (1.0 - decay) * (g * g)
+    return theta - (lr / (np.sqrt(s) + eps)) * g, {"s": s}
+
+
+def adam_init(theta):
+    return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "t": 0}
+
+
+def _adam_moments(g, state, beta1, beta2):
+    """Seed 12.2, the moment part: returns (m_t, v_t, m_hat, v_hat, t)."""
+    t = state["t"] + 1
+    m = beta1 * state["m"] + (1.0 - beta1) * g
+    v = beta2 * state["v"] + (1.0 - beta2) * (g * g)
+    m_hat = m / (1.0 - beta1 ** t)
+    v_hat = v / (1.0 - beta2 ** t)
+    return m, v, m_hat, v_hat, t
+
+
+def adam_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
+    """Seed 5.3 / 12.2: theta = theta - lr * m_hat / (sqrt(v_hat) + eps), t from 1."""
+    g = _coupled(theta, g, l2)
+    m, v, m_hat, v_hat, t = _adam_moments(g, state, beta1, beta2)
+    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v, "t": t}
+
+
+def adamw_init(theta):
+    return adam_init(theta)
+
+
+def adamw_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, l2=0.0):
+    """Seed 5.4: theta = theta - eta*m_hat/(sqrt(v_hat)+eps) - eta*weight_decay*theta_t."""
+    g = _coupled(theta, g, l2)
+    m, v, m_hat, v_hat, t = _adam_moments(g, state, beta1, beta2)
+    new = theta - lr * m_hat / (np.sqrt(v_hat) + eps) - lr * weight_decay * theta
+    return new, {"m": m, "v": v, "t": t}
+
+
+RULES = {
+    "sgd": (sgd_init, sgd_step),
+    "momentum": (momentum_init, momentum_step),
+    "nesterov": (nesterov_init, nesterov_step),
+    "adagrad": (adagrad_init, adagrad_step),
+    "rmsprop": (rmsprop_init, rmsprop_step),
+    "adam": (adam_init, adam_step),
+    "adamw": (adamw_init, adamw_step),
+}
+
+
+def init(name, theta):
+    return RULES[name][0](theta)
+
+
+def step(name, theta, g, state, **hyper):
+    """Dispatch: ``step("adam", theta, g, state, lr=1e-3, beta2=0.99)``."""
+    return RULES[name][1](theta, g, state, **hyper)
+
+
+# ---------------------------------------------------------------------------------------
+# Learning-rate schedules (seed section 7; DESIGN: t from 0, warmup then schedule on t - T_w)
+# ---------------------------------------------------------------------------------------
+
+
+def constant_lr(t, lr):
+    return lr
+
+
+def step_lr(t, lr, step_size, gamma=0.1):
+    """Seed 7.1: eta_t = eta_0 * gamma ** floor(t / s)."""
+    return lr * gamma ** math.floor(t / step_size)
+
+
+def exponential_lr(t, lr, decay_rate):
+    """Seed 7.2: eta_t = eta_0 * exp(-lambda * t)."""
+    return lr * math.exp(-decay_rate * t)
+
+
+def cosine_lr(t, lr, total_steps, lr_min=0.0):
+    """Seed 7.3: eta_min + 0.5*(eta_max - eta_min)*(1 + cos(pi*t/T)); held at eta_min for t >= T."""
+    if t >= total_steps:
+        return lr_min
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * t / total_steps))
+
+
+def warmup_lr(t, warmup_steps, warmup_start, target):
+    """Seed 7.4: eta_t = eta_start + (t / T_w) * (eta_target - eta_start), 0 <= t <= T_w."""
+    return warmup_start + (t / warmup_steps) * (target - warmup_start)
+
+
+_SCHEDULES = {"constant": constant_lr, "step": step_lr, "exponential": exponential_lr, "cosine": cosine_lr}
+
+
+def schedule_lr(name, t, lr, warmup_steps=0, warmup_start=0.0, **params):
+    """Any schedule with linear warmup: warmup from ``warmup_start`` to the schedule's value at
+    its start over ``warmup_steps``, then the schedule runs on ``t - warmup_steps``."""
+    fn = _SCHEDULES[name]
+    if warmup_steps and t <= warmup_steps:
+        return warmup_lr(t, warmup_steps, warmup_start, fn(0, lr, **params))
+    return fn(t - warmup_steps, lr, **params)
+
+
+# ---------------------------------------------------------------------------------------
+# Gradient clipping (seed section 8; DESIGN: global norm, g *= min(1, c/(norm + 1e-6)))
+# ---------------------------------------------------------------------------------------
+
+
+def global_norm(g):
+    """L2 norm over all entries, in float64."""
+    g64 = np.asarray(g, dtype=np.float64)
+    return float(np.sqrt(np.sum(g64 * g64)))
+
+
+def clip_by_value(g, c):
+    """Clamp every entry to [-c, c]; returns (clipped copy, pre-clip global norm)."""
+    return np.clip(g, -c, c).astype(g.dtype, copy=False), global_norm(g)
+
+
+def clip_by_norm(g, c):
+    """g * min(1, c / (||g|| + 1e-6)); returns (clipped copy, pre-clip global norm)."""
+    norm = global_norm(g)
+    scale = min(1.0, c / (norm + 1e-6))
+    return (g * scale).astype(g.dtype, copy=False) if scale < 1.0 else g.copy(), norm
