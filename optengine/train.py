@@ -23,7 +23,7 @@ from .errors import ConfigError, check_choice, check_number
 from .models import Model, model as make_model
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
-from .optimizers import HYPER, RULES, hyper_vector, validate_hyper
+from .optimizers import HYPER, RULE_HYPER, RULES, hyper_vector, validate_hyper
 from .schedules import Schedule
 
 DTYPES = ("float32", "float64")
@@ -60,6 +60,8 @@ def resolve_model(spec, ds: Dataset | None) -> Model:
                 settings.setdefault("n_classes", ds.n_outputs)
             if name == "mlp":
                 settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
+                if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):
+                    settings["sizes"] = [ds.n_features, *settings.pop("hidden"), ds.n_outputs]
         model = make_model(name, **settings)
     if ds is not None and model.task != "surface":
         if ds.task != model.task:
@@ -150,6 +152,15 @@ class TrialSettings:
         clip = t.pop("clip", None)
         self.seed = check_number(f"{prefix}.seed", t.pop("seed", 0), low=0, integer=True)
         self.trial_id = t.pop("trial_id", None)
+        known = set(HYPER)
+        for key in t:
+            if key not in known:
+                import difflib
+
+                allowed = ["optimizer", *RULE_HYPER.get(name, HYPER), "schedule", "clip", "seed"]
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{prefix}.{key}", f"unknown trial setting{hint}; allowed: {', '.join(allowed)}")
         self.hyper = validate_hyper(name, t, prefix=prefix)
         self.optimizer = name
         self.schedule = _schedule(sched, self.hyper["lr"], f"{prefix}.schedule")
@@ -245,16 +256,20 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
     ids = [s.trial_id or trial_id({**shared, **s.config()}) for s in settings]
 
-    if threads is not None:
-        import numba
+    import numba
 
+    threads_before = numba.get_num_threads()
+    if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     t0 = time.perf_counter()
-    pack_kernel.train_pack(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                           EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                           float(diverge_factor), patience, float(min_delta),
-                           out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"], out["lr"],
-                           steps_at, results)
+    try:
+        pack_kernel.train_pack(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                               EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                               float(diverge_factor), patience, float(min_delta),
+                               out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
+                               out["lr"], steps_at, results)
+    finally:
+        numba.set_num_threads(threads_before)
     wall = time.perf_counter() - t0
 
     runs = _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall / K)

@@ -323,3 +323,26 @@ def test_bad_pack_input_names_the_trial(iris):
         oe.train_pack(MLP, iris, [])
     with pytest.raises(ConfigError, match=r"^trials\[0\]\.optimizer:"):
         oe.train_pack(MLP, iris, [{"lr": 0.1}, {"optimizer": "sgd", "lr": 0.1}])
+
+
+def test_mlp_hidden_widths_take_their_ends_from_the_dataset(iris):
+    s, _ = oe.train(model={"name": "mlp", "hidden": [16, 8]}, dataset=iris, optimizer="adam", lr=1e-2, epochs=1)
+    assert s["status"] == "ok"
+    s2, _ = oe.train(model={"name": "mlp", "sizes": [4, 16, 8, 3]}, dataset=iris, optimizer="adam", lr=1e-2,
+                     epochs=1)
+    assert s["trial_id"] == s2["trial_id"]  # the same model, however it was written
+    with pytest.raises(ConfigError, match=r"^model\.sizes:"):
+        oe.model("mlp", hidden=[16])
+
+
+def test_unknown_trial_setting_suggests_the_closest(iris):
+    with pytest.raises(ConfigError, match=r"^optimizer\.scheduler:.*did you mean 'schedule'"):
+        oe.train(model=MLP, dataset=iris, optimizer="adam", lr=1e-2, epochs=1, scheduler="cosine")
+
+
+def test_threads_setting_is_restored(iris):
+    import numba
+
+    before = numba.get_num_threads()
+    oe.train(model=MLP, dataset=iris, optimizer="sgd", lr=1e-2, epochs=1, threads=1)
+    assert numba.get_num_threads() == before

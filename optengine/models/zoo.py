@@ -146,9 +146,18 @@ def softmax_regression(n_features=None, n_classes=None, init=None):
                       [nf, nc], "relu", "cross_entropy", init)
 
 
-def mlp(sizes=None, activation="relu", loss="cross_entropy", init=None):
-    """Multi-layer perceptron ``sizes = [in, hidden..., out]`` (relu or tanh, linear output)."""
-    sizes = _sizes("model.sizes", _need("model.sizes", sizes))
+def mlp(sizes=None, activation="relu", loss="cross_entropy", init=None, hidden=None):
+    """Multi-layer perceptron ``sizes = [in, hidden..., out]`` (relu or tanh, linear output).
+
+    In a training run ``hidden = [100, 100]`` may stand in for ``sizes``: the input and
+    output widths then come from the dataset.
+    """
+    if sizes is None:
+        raise ConfigError("model.sizes", "is required: [inputs, hidden..., outputs] "
+                                         "(or give hidden = [...] with a dataset)")
+    if hidden is not None:
+        raise ConfigError("model.hidden", "give either sizes or hidden, not both")
+    sizes = _sizes("model.sizes", sizes)
     activation = check_choice("model.activation", activation, dense.ACTIVATIONS)
     loss = check_choice("model.loss", loss, dense.LOSSES)
     if loss == "cross_entropy" and sizes[-1] < 2:
