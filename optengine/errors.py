@@ -9,15 +9,29 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+def closest(value, options) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to ``value``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_choice(field, value, allowed):
     """Raise ConfigError unless ``value`` is one of ``allowed`` (suggesting the closest)."""
     if value in allowed:
         return value
-    import difflib
+    raise ConfigError(field, f"unknown value {value!r}{closest(value, allowed)}; "
+                             f"allowed: {', '.join(map(str, allowed))}")
 
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(field, f"unknown value {value!r}{hint}; allowed: {', '.join(map(str, allowed))}")
+
+def check_keys(prefix, keys, allowed, owner):
+    """Raise ConfigError ``prefix.key`` for the first of ``keys`` not in ``allowed``."""
+    allowed = list(allowed)
+    for key in keys:
+        if key not in allowed:
+            raise ConfigError(f"{prefix}.{key}", f"{owner} does not take {key!r}{closest(key, allowed)}; "
+                                                 f"allowed: {', '.join(allowed)}")
 
 
 def check_number(field, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .errors import ConfigError, check_choice, check_number
+from .errors import ConfigError, check_choice, check_keys, check_number
 
 # Rule ids used by the kernels.
 SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW = range(7)
@@ -69,15 +69,9 @@ def validate_hyper(name: str, hyper: dict, prefix: str = "optimizer") -> dict:
     """
     check_choice(f"{prefix}.name", name, RULES)
     allowed = RULE_HYPER[name]
+    check_keys(prefix, hyper, allowed, name)
     out = {}
     for key, value in hyper.items():
-        if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{prefix}.{key}",
-                              f"{name} does not take {key!r}{hint}; allowed: {', '.join(allowed)}")
         if value is None:
             continue
         lo, hi, lo_open, hi_open = _RANGES[key]

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .errors import ConfigError, check_choice, check_number
+from .errors import ConfigError, check_choice, check_keys, check_number
 
 CONSTANT, STEP, EXPONENTIAL, COSINE = range(4)
 KINDS = ("constant", "step", "exponential", "cosine")
@@ -77,14 +77,7 @@ class Schedule:
     def __init__(self, name: str = "constant", lr: float | None = None, prefix: str = "schedule", **params):
         check_choice(f"{prefix}.name", name, KINDS)
         allowed = {**KIND_PARAMS[name], **COMMON_PARAMS}
-        for key in params:
-            if key not in allowed:
-                import difflib
-
-                close = difflib.get_close_matches(key, list(allowed), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{prefix}.{key}", f"the {name} schedule does not take {key!r}{hint}; "
-                                                     f"allowed: {', '.join(['lr', *allowed])}")
+        check_keys(prefix, params, ["lr", *allowed], f"the {name} schedule")
         if lr is None:
             raise ConfigError(f"{prefix}.lr", "needs the base learning rate, a number in (0, inf)")
         self.name = name

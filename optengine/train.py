@@ -19,7 +19,7 @@ import pandas as pd
 from . import pack_kernel
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
-from .errors import ConfigError, check_choice, check_number
+from .errors import ConfigError, check_choice, check_keys, check_number
 from .models import Model, model as make_model
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
@@ -152,15 +152,8 @@ class TrialSettings:
         clip = t.pop("clip", None)
         self.seed = check_number(f"{prefix}.seed", t.pop("seed", 0), low=0, integer=True)
         self.trial_id = t.pop("trial_id", None)
-        known = set(HYPER)
-        for key in t:
-            if key not in known:
-                import difflib
-
-                allowed = ["optimizer", *RULE_HYPER.get(name, HYPER), "schedule", "clip", "seed"]
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{prefix}.{key}", f"unknown trial setting{hint}; allowed: {', '.join(allowed)}")
+        check_keys(prefix, [k for k in t if k not in HYPER],
+                   ["optimizer", *RULE_HYPER.get(name, HYPER), "schedule", "clip", "seed"], "a trial")
         self.hyper = validate_hyper(name, t, prefix=prefix)
         self.optimizer = name
         self.schedule = _schedule(sched, self.hyper["lr"], f"{prefix}.schedule")

@@ -7,10 +7,9 @@ downloaded: MNIST-1D is generated locally, the scikit-learn sets are bundled cop
 
 from __future__ import annotations
 
-import difflib
 import inspect
 
-from optengine.errors import ConfigError, check_choice
+from optengine.errors import ConfigError, check_choice, check_keys
 
 from .arrays import from_arrays
 from .dataset import Dataset, make_dataset
@@ -56,12 +55,7 @@ def dataset(name: str, **kwargs) -> Dataset:
     """Build the dataset ``name`` with keyword parameters (see ``DATASETS[name][2]``)."""
     check_choice("dataset.name", name, list(DATASETS))
     builder, _, defaults = DATASETS[name]
-    for kw in kwargs:
-        if kw not in defaults:
-            close = difflib.get_close_matches(kw, list(defaults), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"dataset.{kw}", f"unknown parameter for dataset {name!r}{hint}; "
-                                               f"allowed: {', '.join(defaults)}")
+    check_keys("dataset", kwargs, defaults, f"dataset {name!r}")
     for kw, default in defaults.items():
         if default is REQUIRED and kwargs.get(kw) is None:
             raise ConfigError(f"dataset.{kw}", f"required for dataset {name!r}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
 
-from optengine.errors import ConfigError, check_choice
+from optengine.errors import ConfigError, check_choice, closest
 
 from .dataset import TASKS, Dataset, as_features, check_finite, make_dataset
 from .split import split
@@ -15,11 +14,6 @@ from .standardize import finish
 
 EXTENSIONS = (".csv", ".parquet", ".pq", ".npz")
 _SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
-
-
-def _closest(name, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def infer_task(y) -> str:
@@ -87,7 +81,7 @@ def _read_table(p: Path, ext: str, target, features):
         raise ConfigError("dataset.target", f"required for {ext} files: name the target column; "
                                             f"available columns: {listing}")
     if str(target) not in cols:
-        raise ConfigError("dataset.target", f"no column {target!r} in {p.name}{_closest(target, cols)}; "
+        raise ConfigError("dataset.target", f"no column {target!r} in {p.name}{closest(target, cols)}; "
                                             f"available columns: {listing}")
     target = str(target)
     if features is None:
@@ -97,7 +91,7 @@ def _read_table(p: Path, ext: str, target, features):
             raise ConfigError("dataset.features", f"must be a list of column names, got {features!r}")
         for f in features:
             if f not in cols:
-                raise ConfigError("dataset.features", f"no column {f!r} in {p.name}{_closest(f, cols)}; "
+                raise ConfigError("dataset.features", f"no column {f!r} in {p.name}{closest(f, cols)}; "
                                                       f"available columns: {listing}")
         if target in features:
             raise ConfigError("dataset.features", f"the target column {target!r} cannot also be a feature")
@@ -152,7 +146,7 @@ def _read_npz(p: Path, target, features):
                                               f"it has: {keys}")
         if target not in arrays:
             raise ConfigError("dataset.target", f"no array {target!r} in {p.name}"
-                                                f"{_closest(target, arrays)}; it has: {keys}")
+                                                f"{closest(target, arrays)}; it has: {keys}")
         parts = [arrays["X"], arrays[target]]
         extra = {"target": target}
     if features is not None:

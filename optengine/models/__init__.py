@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import ConfigError, check_choice
+from ..errors import check_choice, check_keys
 from .base import Model
 from .zoo import MODELS
 
@@ -13,14 +13,7 @@ def model(name: str, **settings) -> Model:
     """Build a named model, e.g. ``oe.model("mlp", sizes=[40, 100, 100, 10], activation="relu")``."""
     check_choice("model.name", name, list(MODELS))
     builder = MODELS[name]
-    allowed = list(inspect.signature(builder).parameters)
-    for key in settings:
-        if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"model.{key}", f"{name} does not take {key!r}{hint}; allowed: {', '.join(allowed)}")
+    check_keys("model", settings, inspect.signature(builder).parameters, name)
     return builder(**settings)
 
 
