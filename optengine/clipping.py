@@ -12,15 +12,15 @@ letting NaN reach the parameters.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .errors import ConfigError, check_number
+from .jit import kernel
 
 NO_CLIP, CLIP_VALUE, CLIP_NORM = range(3)
 CLIP_MODES = ("none", "value", "norm")
 
 
-@njit(cache=True)
+@kernel
 def global_norm(g):
     """L2 norm of ``g``, accumulated in float64."""
     acc = 0.0
@@ -30,7 +30,7 @@ def global_norm(g):
     return np.sqrt(acc)
 
 
-@njit(cache=True)
+@kernel
 def clip_value_kernel(g, c):
     """Clamp every entry of ``g`` to [-c, c] in place; return the pre-clip norm."""
     norm = global_norm(g)
@@ -45,7 +45,7 @@ def clip_value_kernel(g, c):
     return norm
 
 
-@njit(cache=True)
+@kernel
 def clip_norm_kernel(g, c):
     """Rescale ``g`` in place so its L2 norm is at most ``c``; return the pre-clip norm."""
     norm = global_norm(g)
@@ -57,7 +57,7 @@ def clip_norm_kernel(g, c):
     return norm
 
 
-@njit(cache=True)
+@kernel
 def clip(g, mode, c):
     """Apply clip ``mode`` (NO_CLIP, CLIP_VALUE, CLIP_NORM) with threshold ``c``; return the pre-clip norm."""
     if mode == CLIP_VALUE:

@@ -21,9 +21,9 @@ Nesterov keeps the *look-ahead* point theta~ = theta - lr*m*v as its parameters
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .errors import ConfigError, check_choice, check_keys, check_number
+from .jit import kernel
 
 # Rule ids used by the kernels.
 SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW = range(7)
@@ -92,7 +92,7 @@ def hyper_vector(hyper: dict) -> np.ndarray:
     return vec
 
 
-@njit(cache=True)
+@kernel
 def update(rule, theta, g, s1, s2, hyper, lr, t):
     """One in-place step ``t`` (counted from 1) of ``rule`` with learning rate ``lr``.
 

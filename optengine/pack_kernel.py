@@ -12,9 +12,10 @@ Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient n
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .clipping import clip
+from .jit import kernel
 from .models.kernels import evaluate, loss_grad
 from .optimizers import update
 from .rng import new_state, shuffle, _STREAM_SHUFFLE
@@ -23,7 +24,7 @@ from .schedules import S_UNIT, schedule_lr
 OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
 
 
-@njit(cache=True)
+@kernel
 def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
               rule, hyper, sched, clip_mode, clip_c, seed, theta,
               diverge_factor, patience, min_delta,
@@ -90,7 +91,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             return
 
 
-@njit(cache=True, parallel=True)
+@kernel(parallel=True)
 def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
                diverge_factor, patience, min_delta,

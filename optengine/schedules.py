@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from .errors import ConfigError, check_choice, check_keys, check_number
+from .jit import kernel
 
 CONSTANT, STEP, EXPONENTIAL, COSINE = range(4)
 KINDS = ("constant", "step", "exponential", "cosine")
@@ -39,7 +39,7 @@ KIND_PARAMS = {
 COMMON_PARAMS = {"warmup_steps": 0, "warmup_start": 0.0, "unit": "step"}
 
 
-@njit(cache=True)
+@kernel
 def schedule_lr(sp, t):
     """Learning rate at step (or epoch) ``t`` >= 0 of the schedule vector ``sp``."""
     base = sp[S_LR]
@@ -62,7 +62,7 @@ def schedule_lr(sp, t):
     return base
 
 
-@njit(cache=True)
+@kernel
 def schedule_values(sp, n):
     """``schedule_lr`` at t = 0 .. n-1."""
     out = np.empty(n)

@@ -13,8 +13,8 @@ output is linear. Losses are means over the mini-batch (notes 2.3):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import kernel
 RELU, TANH = 0, 1
 ACTIVATIONS = ("relu", "tanh")
 CROSS_ENTROPY, MSE = 0, 1
@@ -38,7 +38,7 @@ def workspace_size(sizes, rows: int) -> int:
     return int(rows * (sum(widths) + 2 * max(widths)))
 
 
-@njit(cache=True)
+@kernel
 def _layer_forward(a_in, from_x, X, idx, W, b, z):
     """z = a_in @ W + b for the rows of the batch (a_in = X[idx] for the first layer)."""
     rows, dout = z.shape
@@ -52,7 +52,7 @@ def _layer_forward(a_in, from_x, X, idx, W, b, z):
                 z[i, j] += a * W[k, j]
 
 
-@njit(cache=True)
+@kernel
 def _activate(z, act):
     rows, width = z.shape
     zero = z.dtype.type(0.0)
@@ -65,7 +65,7 @@ def _activate(z, act):
                 z[i, j] = np.tanh(z[i, j])
 
 
-@njit(cache=True)
+@kernel
 def _forward(ai, theta, X, idx, rows, ws):
     """Run the network on ``rows`` samples; return the output view (rows x n_out) in ``ws``."""
     n_layers = ai[A_LAYERS]
@@ -88,7 +88,7 @@ def _forward(ai, theta, X, idx, rows, ws):
     return prev
 
 
-@njit(cache=True)
+@kernel
 def _output_loss(ai, out, yc, yr, idx, delta):
     """Summed loss of the outputs; if ``delta`` has rows, write d(sum loss)/d(out) into it."""
     rows, n_out = out.shape
@@ -119,7 +119,7 @@ def _output_loss(ai, out, yc, yr, idx, delta):
     return total
 
 
-@njit(cache=True)
+@kernel
 def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     """Mean loss over the batch ``X[idx]``; writes its gradient into ``grad``."""
     rows = idx.size
@@ -183,7 +183,7 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     return total * scale
 
 
-@njit(cache=True)
+@kernel
 def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
     """(mean loss, metric) over all rows of X: accuracy for cross-entropy, R^2 for MSE."""
     n = X.shape[0]
@@ -220,7 +220,7 @@ def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
     return total / (n * n_out), r2
 
 
-@njit(cache=True)
+@kernel
 def dense_forward(ai, theta, X, ws, chunk, out):
     """Network outputs for every row of X into ``out`` (n x n_out)."""
     n = X.shape[0]

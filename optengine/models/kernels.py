@@ -4,7 +4,7 @@ Every family provides ``loss_grad`` (mean mini-batch loss, gradient written in p
 and ``evaluate`` ((mean loss, metric) over a whole split). New families add a branch.
 """
 
-from numba import njit
+from ..jit import kernel
 
 from .dense import dense_evaluate, dense_loss_grad
 from .surfaces import surface_evaluate, surface_loss_grad
@@ -12,7 +12,7 @@ from .surfaces import surface_evaluate, surface_loss_grad
 DENSE, SURFACE = 0, 1
 
 
-@njit(cache=True)
+@kernel
 def loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
     """Mean loss of the rows ``idx`` of (X, y); its gradient goes into ``grad``."""
     if family == SURFACE:
@@ -20,7 +20,7 @@ def loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
     return dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
 
 
-@njit(cache=True)
+@kernel
 def evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
     """(mean loss, metric) over every row of (X, y)."""
     if family == SURFACE:

@@ -17,13 +17,13 @@ validation loss is f itself and the metric is the distance to the minimiser.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import kernel
 ROSENBROCK, RAVINE, BEALE, QUADRATIC = range(4)
 F_NOISE, F_P0, F_P1, F_MINX, F_MINY = range(5)
 
 
-@njit(cache=True)
+@kernel
 def surface_value_grad(kind, af, x, y):
     """(f, df/dx, df/dy) of a surface at (x, y), in float64."""
     if kind == ROSENBROCK:
@@ -45,7 +45,7 @@ def surface_value_grad(kind, af, x, y):
     return 0.5 * (h1 * x * x + h2 * y * y), h1 * x, h2 * y
 
 
-@njit(cache=True)
+@kernel
 def surface_loss_grad(ai, af, theta, X, idx, grad):
     """Mean sample loss f(theta) - noise * mean(X[idx]) . theta and its gradient."""
     x = np.float64(theta[0])
@@ -65,7 +65,7 @@ def surface_loss_grad(ai, af, theta, X, idx, grad):
     return f - nx * x - ny * y
 
 
-@njit(cache=True)
+@kernel
 def surface_evaluate(ai, af, theta):
     """(f(theta), distance from theta to the minimiser)."""
     x = np.float64(theta[0])
