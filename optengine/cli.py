@@ -1,20 +1,37 @@
 """Command line: ``optengine train ...`` (one pack of trials) and ``optengine list``.
 
-Errors go to stderr with exit code 2 and no traceback (``--debug`` shows it).
+Errors go to stderr with exit code 2 and no traceback (``--debug`` shows it); they name
+the command-line flag at fault.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
+
+HYPER_FLAGS = ("momentum", "beta1", "beta2", "eps", "decay", "weight_decay", "l2")
+SCHEDULE_FLAGS = ("step_size", "gamma", "decay_rate", "lr_min", "warmup_steps", "warmup_start", "unit")
+SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
 
 
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v.strip()]
+def _list(kind):
+    def parse(text: str):
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+    return parse
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,26 +42,60 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one pack: every optimizer x lr x seed given, in one compiled call",
                        description="Train every combination of --optimizer x --lr x --seed as one pack and "
                                    "print the runs table (and each trial's curve with --curves).")
-    t.add_argument("--model", default="mlp", help="model name (see `optengine list`), default mlp")
-    t.add_argument("--sizes", type=_ints, default=None, help="MLP layer widths, e.g. 40,100,100,10")
-    t.add_argument("--activation", default=None, help="MLP hidden activation: relu or tanh")
-    t.add_argument("--dataset", default="mnist1d", help="dataset name (see `optengine list`), default mnist1d")
-    t.add_argument("--optimizer", default="adam", help="comma-separated rules, e.g. sgd,momentum,adam")
-    t.add_argument("--lr", type=_floats, default=[1e-3], help="comma-separated learning rates")
-    t.add_argument("--seed", type=_ints, default=[0], help="comma-separated seeds")
-    t.add_argument("--batch-size", default="64", help="an integer, or 'full' for batch gradient descent")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--schedule", default=None, help="constant, step, exponential or cosine")
-    t.add_argument("--warmup-steps", type=int, default=None)
-    t.add_argument("--clip-norm", type=float, default=None)
-    t.add_argument("--clip-value", type=float, default=None)
-    t.add_argument("--dtype", default="float32", help="float32 (default) or float64")
-    t.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
-    t.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
-    t.add_argument("--out", default=None, help="write runs and curves as Parquet files with this prefix")
+    m = t.add_argument_group("model and data")
+    m.add_argument("--model", default="mlp", help="model name (see `optengine list`), default mlp")
+    m.add_argument("--hidden", type=_list(int), default=None,
+                   help="MLP hidden widths, e.g. 100,100 (default); input and output widths come from the data")
+    m.add_argument("--sizes", type=_list(int), default=None, help="all MLP widths, e.g. 40,100,100,10")
+    m.add_argument("--activation", default=None, help="MLP hidden activation: relu (default) or tanh")
+    m.add_argument("--dataset", default=None,
+                   help="dataset name (see `optengine list`); default mnist1d, or surface_noise for test surfaces")
+    m.add_argument("--path", default=None, help="with --dataset file: your .csv, .parquet or .npz file")
+    m.add_argument("--target", default=None, help="with --dataset file: the target column")
+    m.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other dataset setting, e.g. --dataset-opt standardize=false (repeatable)")
+
+    o = t.add_argument_group("optimizers (each list is a grid axis)")
+    o.add_argument("--optimizer", type=_list(str), default=["adam"], help="rules, e.g. sgd,momentum,adam")
+    o.add_argument("--lr", type=_list(float), default=[1e-3], help="learning rates, e.g. 1e-3,1e-2")
+    o.add_argument("--seed", type=_list(int), default=[0], help="seeds, e.g. 0,1,2")
+    for h in HYPER_FLAGS:
+        o.add_argument(f"--{h.replace('_', '-')}", type=float, default=None,
+                       help=f"{h}, for the rules that take it (see `optengine list`)")
+
+    s = t.add_argument_group("schedule, clipping, loop")
+    s.add_argument("--schedule", default=None, help="constant (default), step, exponential or cosine")
+    for h in SCHEDULE_FLAGS:
+        s.add_argument(f"--{h.replace('_', '-')}", type=str if h == "unit" else float, default=None,
+                       help="step or epoch" if h == "unit" else f"schedule {h}")
+    s.add_argument("--clip-norm", type=float, default=None, help="clip the global gradient norm to this")
+    s.add_argument("--clip-value", type=float, default=None, help="clip every gradient entry to +-this")
+    s.add_argument("--batch-size", default="64", help="an integer, or 'full' for batch gradient descent")
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop a trial after this many epochs without a better validation loss")
+    s.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    s.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+
+    r = t.add_argument_group("output")
+    r.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
+    r.add_argument("--out", default=None, help="write runs and curves as Parquet files with this path prefix")
 
     sub.add_parser("list", help="rules, schedules, models and datasets with their settings and defaults")
     return p
+
+
+def _flag(field: str) -> str:
+    """The command-line flag behind a settings field (``trials[3].schedule.step_size`` -> ``--step-size``)."""
+    field = re.sub(r"^trials\[\d+\]\.?", "", field)
+    special = {"": "--optimizer", "optimizer": "--optimizer", "optimizer.name": "--optimizer",
+               "schedule.name": "--schedule", "schedule": "--schedule", "clip": "--clip-norm/--clip-value",
+               "clip.norm": "--clip-norm", "clip.value": "--clip-value", "model.name": "--model",
+               "dataset.name": "--dataset", "early_stopping.patience": "--early-stopping", "model": "--model"}
+    if field in special:
+        return special[field]
+    last = field.split(".")[-1].split("[")[0]
+    return "--" + last.replace("_", "-")
 
 
 def _cmd_train(a) -> int:
@@ -52,30 +103,53 @@ def _cmd_train(a) -> int:
 
     import pandas as pd
 
+    from .errors import ConfigError, check_choice
+    from .optimizers import RULE_HYPER, RULES
     from .train import train_pack
 
+    for rule in a.optimizer:
+        check_choice("--optimizer", rule, RULES)
     model = {"name": a.model}
     if a.sizes is not None:
         model["sizes"] = a.sizes
+    elif a.model == "mlp":
+        model["hidden"] = a.hidden if a.hidden is not None else [100, 100]
     if a.activation is not None:
         model["activation"] = a.activation
-    if a.model == "mlp" and "sizes" not in model:
-        model["sizes"] = [40, 100, 100, 10]
+    dataset = a.dataset or ("surface_noise" if a.model in SURFACES else "mnist1d")
+    dataset = {"name": dataset}
+    for key, value in (("path", a.path), ("target", a.target)):
+        if value is not None:
+            dataset[key] = value
+    for item in a.dataset_opt:
+        if "=" not in item:
+            raise ConfigError("--dataset-opt", f"expected KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        dataset[key.strip()] = _value(value.strip())
     batch = a.batch_size if a.batch_size == "full" else _batch_int(a.batch_size)
-    schedule = None
-    if a.schedule or a.warmup_steps:
-        schedule = {"name": a.schedule or "constant"}
-        if a.warmup_steps:
-            schedule["warmup_steps"] = a.warmup_steps
+
+    schedule = {k: getattr(a, k) for k in SCHEDULE_FLAGS if getattr(a, k) is not None}
+    for k in ("step_size", "warmup_steps"):
+        if k in schedule and schedule[k] == int(schedule[k]):
+            schedule[k] = int(schedule[k])
+    if a.schedule or schedule:
+        schedule["name"] = a.schedule or "constant"
+    else:
+        schedule = None
     clip = None
     if a.clip_norm is not None or a.clip_value is not None:
         clip = {"norm": a.clip_norm, "value": a.clip_value}
-    rules = [r.strip() for r in a.optimizer.split(",") if r.strip()]
-    trials = [{"optimizer": r, "lr": lr, "seed": s, "schedule": schedule, "clip": clip}
-              for r in rules for lr in a.lr for s in a.seed]
+    hyper = {h: getattr(a, h) for h in HYPER_FLAGS if getattr(a, h) is not None}
+    for h in hyper:
+        if not any(h in RULE_HYPER[r] for r in a.optimizer):
+            takers = [r for r in RULES if h in RULE_HYPER[r]]
+            raise ConfigError(_flag(h), f"none of the chosen rules takes {h}; it is for {', '.join(takers)}")
+    trials = [{"optimizer": r, "lr": lr, "seed": s, "schedule": schedule, "clip": clip,
+               **{h: v for h, v in hyper.items() if h in RULE_HYPER[r]}}
+              for r in a.optimizer for lr in a.lr for s in a.seed]
     t0 = time.perf_counter()
-    runs, curves = train_pack(model, a.dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
-                              threads=a.threads)
+    runs, curves = train_pack(model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
+                              threads=a.threads, early_stopping=a.early_stopping)
     wall = time.perf_counter() - t0
     cols = ["optimizer", "lr", "seed", "status", "final_train_loss", "final_val_loss", "final_val_metric",
             "best_epoch", "steps"]
@@ -86,6 +160,7 @@ def _cmd_train(a) -> int:
     print(f"\n{len(trials)} trials, {runs['steps'].sum()} steps in {wall:.2f} s "
           f"(includes compilation on first use; later runs use numba's on-disk cache)")
     if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         runs.to_parquet(f"{a.out}runs.parquet", index=False)
         curves.to_parquet(f"{a.out}curves.parquet", index=False)
         print(f"wrote {a.out}runs.parquet and {a.out}curves.parquet")
@@ -115,19 +190,33 @@ def _cmd_list(a) -> int:
                                                for k, p in optimizers.describe().items()})
     show("Schedules (schedule.name = ...):", schedules.describe())
     show("Models (model.name = ...):", models.describe())
-    show("Datasets (dataset.name = ...):", {k: v[2] for k, v in data.DATASETS.items()})
+    show("Datasets (dataset.name = ...):", {**{k: v[2] for k, v in data.DATASETS.items()},
+                                             "surface_noise": {"n_samples": 1000, "seed": 0}})
+    print("  (surface_noise: gradient-noise draws for the test surfaces rosenbrock, ravine, beale, noisy_quadratic)")
+    print()
     print("Clipping: clip = {norm = c} (global norm) or {value = c}")
     return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from .errors import ConfigError
+
     try:
         return {"train": _cmd_train, "list": _cmd_list}[args.command](args)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except (ValueError, FileNotFoundError) as exc:
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        flag = _flag(exc.field) if args.command == "train" else exc.field
+        text = str(exc)
+        if flag.startswith("--") and not exc.field.startswith("--"):
+            text = f"{flag}: {text}"
+        print(f"optengine: error: {text}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, OverflowError, OSError) as exc:
         if args.debug:
             raise
         print(f"optengine: error: {exc}", file=sys.stderr)

@@ -26,11 +26,11 @@ def check_choice(field, value, allowed):
 
 
 def check_keys(prefix, keys, allowed, owner):
-    """Raise ConfigError ``prefix.key`` for the first of ``keys`` not in ``allowed``."""
+    """Raise ConfigError ``prefix.key`` (``key`` without a prefix) for the first of ``keys`` not in ``allowed``."""
     allowed = list(allowed)
     for key in keys:
         if key not in allowed:
-            raise ConfigError(f"{prefix}.{key}", f"{owner} does not take {key!r}{closest(key, allowed)}; "
+            raise ConfigError(f"{prefix}.{key}" if prefix else key, f"{owner} does not take {key!r}{closest(key, allowed)}; "
                                                  f"allowed: {', '.join(allowed)}")
 
 
@@ -51,7 +51,11 @@ def check_number(field, value, *, low=None, high=None, low_open=False, high_open
     if lo_bad or hi_bad:
         lb = "(" if low_open or low is None else "["
         hb = ")" if high_open or high is None else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
+        lo = "-inf" if low is None else _fmt(low)
+        hi = "inf" if high is None else _fmt(high)
         raise ConfigError(field, f"must be in {lb}{lo}, {hi}{hb}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _fmt(v) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"

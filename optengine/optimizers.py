@@ -84,6 +84,16 @@ def validate_hyper(name: str, hyper: dict, prefix: str = "optimizer") -> dict:
     return out
 
 
+def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:
+    """Reject settings that would round to 0 or overflow in the training dtype (e.g. eps=1e-50 in float32)."""
+    info = np.finfo(dtype)
+    for key, value in hyper.items():
+        if value and not (info.tiny <= abs(value) <= info.max):
+            raise ConfigError(f"{prefix}.{key}", f"{value!r} is not representable in {np.dtype(dtype).name} "
+                                                 f"(allowed magnitudes: {info.tiny:.3g} to {info.max:.3g}); "
+                                                 "use float64 or another value")
+
+
 def hyper_vector(hyper: dict) -> np.ndarray:
     """Pack a validated hyperparameter dict into the kernels' float64 layout."""
     vec = np.zeros(len(HYPER))
@@ -163,12 +173,13 @@ def update(rule, theta, g, s1, s2, hyper, lr, t):
 class OptState:
     """A rule's state: its buffers and the number of steps taken so far."""
 
-    def __init__(self, buffers, t=0):
+    def __init__(self, rule: str, buffers, t=0):
+        self.rule = rule
         self.buffers = buffers
         self.t = t
 
     def __repr__(self):
-        return f"OptState(t={self.t}, buffers={len(self.buffers)})"
+        return f"OptState(rule={self.rule!r}, t={self.t}, buffers={len(self.buffers)})"
 
 
 class Optimizer:
@@ -191,7 +202,7 @@ class Optimizer:
     def init(self, params: np.ndarray) -> OptState:
         """Zeroed state buffers shaped like ``params`` (flat float32/float64)."""
         _check_params("params", params)
-        return OptState([np.zeros_like(params) for _ in range(N_BUFFERS[self.name])])
+        return OptState(self.name, [np.zeros_like(params) for _ in range(N_BUFFERS[self.name])])
 
     def step(self, params: np.ndarray, grads: np.ndarray, state: OptState, lr: float | None = None) -> None:
         """Apply one update to ``params`` in place; ``lr`` (>= 0) overrides the rule's learning rate."""
@@ -200,9 +211,12 @@ class Optimizer:
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ConfigError("grads", f"must match params (shape {params.shape}, dtype {params.dtype}); "
                                        f"got shape {grads.shape}, dtype {grads.dtype}")
+        if not isinstance(state, OptState) or state.rule != self.name:
+            raise ConfigError("state", f"was not made by this {self.name} optimizer; call init(params) first")
         for b in state.buffers:
             if b.shape != params.shape or b.dtype != params.dtype:
                 raise ConfigError("state", "was made for other params; call init(params) again")
+        check_representable(self.hyper, params.dtype)
         eta = self.lr if lr is None else check_number("lr", lr, low=0.0)  # 0 is warmup's first step
         state.t += 1
         bufs = state.buffers + [params] * (2 - len(state.buffers))  # unused slots: any array of the dtype

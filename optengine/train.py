@@ -23,7 +23,7 @@ from .errors import ConfigError, check_choice, check_keys, check_number
 from .models import Model, model as make_model
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
-from .optimizers import HYPER, RULE_HYPER, RULES, hyper_vector, validate_hyper
+from .optimizers import HYPER, RULE_HYPER, RULES, check_representable, hyper_vector, validate_hyper
 from .schedules import Schedule
 
 DTYPES = ("float32", "float64")
@@ -139,25 +139,35 @@ def _early_stopping(spec) -> tuple[int, float]:
 # -- one trial's settings ------------------------------------------------------------------
 
 class TrialSettings:
-    """A validated trial: rule + hyperparameters, schedule, clipping, seed."""
+    """A validated trial: rule + hyperparameters, schedule, clipping, seed.
 
-    def __init__(self, trial: dict, prefix: str):
+    ``where`` is ``"trials[i]"`` inside a pack (fields ``trials[i].lr`` ...) or None for
+    ``oe.train``, whose fields are its own arguments (``optimizer.lr``, ``seed``, ``schedule.name`` ...).
+    """
+
+    def __init__(self, trial: dict, where: str | None, dtype):
+        def field(name):
+            return f"{where}.{name}" if where else name
+
         if not isinstance(trial, dict):
-            raise ConfigError(prefix, f"must be a dict of trial settings, got {trial!r}")
+            raise ConfigError(where or "trial", f"must be a dict of trial settings, got {trial!r}")
         t = dict(trial)
         name = t.pop("optimizer", None)
         if name is None:
-            raise ConfigError(f"{prefix}.optimizer", f"is required; allowed: {', '.join(RULES)}")
+            raise ConfigError(field("optimizer"), f"is required; allowed: {', '.join(RULES)}")
+        check_choice(field("optimizer") if where else "optimizer.name", name, RULES)
         sched = t.pop("schedule", None)
         clip = t.pop("clip", None)
-        self.seed = check_number(f"{prefix}.seed", t.pop("seed", 0), low=0, integer=True)
+        self.seed = check_number(field("seed"), t.pop("seed", 0), low=0, high=2**63 - 1, integer=True)
         self.trial_id = t.pop("trial_id", None)
-        check_keys(prefix, [k for k in t if k not in HYPER],
-                   ["optimizer", *RULE_HYPER.get(name, HYPER), "schedule", "clip", "seed"], "a trial")
-        self.hyper = validate_hyper(name, t, prefix=prefix)
+        check_keys(where or "", [k for k in t if k not in HYPER],
+                   ["optimizer", *RULE_HYPER[name], "schedule", "clip", "seed"], "a trial")
+        hyper_prefix = where or "optimizer"
+        self.hyper = validate_hyper(name, t, prefix=hyper_prefix)
+        check_representable(self.hyper, dtype, hyper_prefix)
         self.optimizer = name
-        self.schedule = _schedule(sched, self.hyper["lr"], f"{prefix}.schedule")
-        self.clip_mode, self.clip_c = parse_clip(clip, f"{prefix}.clip")
+        self.schedule = _schedule(sched, self.hyper["lr"], field("schedule"))
+        self.clip_mode, self.clip_c = parse_clip(clip, field("clip"))
 
     def config(self) -> dict:
         return {"optimizer": self.optimizer, **self.hyper, "schedule": self.schedule.name,
@@ -186,17 +196,18 @@ def _schedule(spec, lr: float, prefix: str) -> Schedule:
 # -- the pack -------------------------------------------------------------------------------------
 
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
-               diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False):
+               diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False, single=None):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
     ``trials``: a list of dicts, each ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
     "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
-    ``return_params``).
+    ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
     """
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
-    dtype = check_choice("dtype", dtype, DTYPES)
+    dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, type) or isinstance(dtype, np.dtype)
+                         else dtype, DTYPES)
     epochs = check_number("epochs", epochs, low=1, integer=True)
     diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
     patience, min_delta = _early_stopping(early_stopping)
@@ -222,7 +233,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     n = X.shape[0]
     batch = _batch(batch_size, n)
     n_batches = math.ceil(n / batch)
-    settings = [TrialSettings(t, f"trials[{i}]" if len(trials) > 1 else "optimizer")
+    settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
                 for i, t in enumerate(trials)]
     K = len(settings)
 
@@ -336,7 +347,7 @@ def train(model, dataset=None, optimizer: str = "adam", lr: float | None = None,
     trial = {"optimizer": optimizer, "lr": lr, **hyper, "schedule": schedule, "clip": clip, "seed": seed}
     result = train_pack(model, dataset, [trial], batch_size=batch_size, epochs=epochs, dtype=dtype,
                         early_stopping=early_stopping, diverge_factor=diverge_factor, threads=threads,
-                        return_params=return_params)
+                        return_params=return_params, single=True)
     summary = result[0].iloc[0].to_dict()
     if return_params:
         return summary, result[1], result[2][0]

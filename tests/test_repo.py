@@ -25,4 +25,4 @@ def test_readme_quick_start_command_parses():
     run = [b for b in _bash_blocks(readme) if "optengine train" in b][0]
     argv = run.split(".venv/bin/optengine ", 1)[1].split()
     args = _parser().parse_args(argv)
-    assert args.command == "train" and len(args.optimizer.split(",")) == 7
+    assert args.command == "train" and len(args.optimizer) == 7

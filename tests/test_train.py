@@ -283,13 +283,13 @@ BAD = [
     ("batch_size", dict(batch_size="fulll")),
     ("epochs", dict(epochs=0)),
     ("dtype", dict(dtype="float16")),
-    ("optimizer.seed", dict(seed=-1)),
-    ("optimizer.schedule.name", dict(schedule="cosinus")),
-    ("optimizer.schedule.lr", dict(schedule={"name": "cosine", "lr": 0.5})),
-    ("optimizer.schedule.step_size", dict(schedule={"name": "step"})),
-    ("optimizer.clip", dict(clip={"norm": 1.0, "value": 1.0})),
-    ("optimizer.clip.nrom", dict(clip={"nrom": 1.0})),
-    ("optimizer.clip.norm", dict(clip={"norm": -1.0})),
+    ("seed", dict(seed=-1)),
+    ("schedule.name", dict(schedule="cosinus")),
+    ("schedule.lr", dict(schedule={"name": "cosine", "lr": 0.5})),
+    ("schedule.step_size", dict(schedule={"name": "step"})),
+    ("clip", dict(clip={"norm": 1.0, "value": 1.0})),
+    ("clip.nrom", dict(clip={"nrom": 1.0})),
+    ("clip.norm", dict(clip={"norm": -1.0})),
     ("early_stopping.patience", dict(early_stopping=0)),
     ("early_stopping.patiense", dict(early_stopping={"patiense": 3})),
     ("diverge_factor", dict(diverge_factor=0.5)),
@@ -336,7 +336,7 @@ def test_mlp_hidden_widths_take_their_ends_from_the_dataset(iris):
 
 
 def test_unknown_trial_setting_suggests_the_closest(iris):
-    with pytest.raises(ConfigError, match=r"^optimizer\.scheduler:.*did you mean 'schedule'"):
+    with pytest.raises(ConfigError, match=r"^scheduler:.*did you mean 'schedule'"):
         oe.train(model=MLP, dataset=iris, optimizer="adam", lr=1e-2, epochs=1, scheduler="cosine")
 
 
