@@ -5,8 +5,9 @@ each has its own rule, hyperparameters, schedule, clipping and seed. Trials run 
 parallel (``prange``) and never read each other's memory, so a trial's numbers are
 the same alone or in any pack, on any number of threads.
 
-Per step:  g = grad(loss(theta; B)); norm = clip(g); lr = schedule(t);
-           theta, S = update(theta, g, S); divergence check.
+Per step:  g = grad(loss(theta; B)); norm = clip(g); divergence check (non-finite loss
+           or gradient, or loss > diverge_factor * max(1, |training loss at the start|));
+           lr = schedule(t); theta, S = update(theta, g, S).
 Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient norm,
            the lr of the epoch's last step; optional early stopping on validation loss.
 """
@@ -40,7 +41,9 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
     rng = new_state(seed, _STREAM_SHUFFLE)
     per_epoch = sched[S_UNIT] == 1.0
     step = 0
-    ref_loss = 1.0
+    # "Exploding" is judged against the full training loss at the start (one forward pass).
+    init_loss, _ = evaluate(family, ai, af, theta, X, yc, yr, ws, eval_chunk)
+    ref_loss = max(abs(init_loss), 1.0)
     best = np.inf
     best_epoch = -1
     result[0] = OK
@@ -56,8 +59,6 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             hi = min(n, lo + batch)
             loss = loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
             norm = clip(grad, clip_mode, clip_c)
-            if step == 0:
-                ref_loss = max(abs(loss), 1.0)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
                 result[0] = DIVERGED
                 result[1] = step

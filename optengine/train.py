@@ -254,7 +254,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     out = {name: np.full((K, epochs), np.nan) for name in ("train_loss", "val_loss", "val_metric", "grad_norm", "lr")}
     steps_at = np.zeros((K, epochs), dtype=np.int64)
     results = np.zeros((K, 4), dtype=np.int64)
-    ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, Xv.shape[0])))
+    ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, max(n, Xv.shape[0]))))
 
     shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}

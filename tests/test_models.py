@@ -3,7 +3,7 @@
 Conventions checked (``models/dense.py`` docstring): layer l maps sizes[l] -> sizes[l+1] by
 z = a @ W_l + b_l, with W_l stored row-major as sizes[l] x sizes[l+1] followed by b_l; hidden
 layers apply relu or tanh, the output is linear. Cross-entropy = mean_i [logsumexp(z_i) - z_i[y_i]];
-MSE = mean over samples AND outputs of (z - y)^2; R^2 = 1 - SS_res / SS_tot pooled over outputs.
+MSE = mean over samples AND outputs of (z - y)^2; R^2 = 1 - SS_res / SS_tot per output, averaged over outputs (scikit-learn's default).
 Surfaces: a data row x_i is a gradient-noise draw and the sample loss is f(theta) - noise x_i . theta.
 """
 
@@ -63,9 +63,9 @@ def ref_metric(z, y, loss):
     if loss == "cross_entropy":
         return float(np.mean(z.argmax(axis=1) == y))
     y = np.asarray(y, dtype=np.float64).reshape(z.shape)
-    ss_res = np.sum((z - y) ** 2)
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2)
-    return float(1.0 - ss_res / ss_tot)
+    ss_res = np.sum((z - y) ** 2, axis=0)
+    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    return float(np.mean(1.0 - ss_res / ss_tot))
 
 
 def central_fd(f, params, h=FD_H):
@@ -226,18 +226,26 @@ def test_model_attributes():
     assert oe.model(**spec).spec() == spec
 
 
-def test_r2_pooled_over_outputs():
-    """R^2 pools SS_res and SS_tot over outputs (not the mean of per-output R^2)."""
+def test_r2_averaged_over_outputs_as_scikit_learn():
+    """R^2 is per output, then averaged (scikit-learn's r2_score default), not pooled."""
+    from sklearn.metrics import r2_score
+
     m = oe.model("linear_regression", n_features=2, n_outputs=2)
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
     # output 0 has tiny spread, output 1 large spread: pooled and averaged R^2 differ
     y = np.array([[0.1, 10.0], [0.2, -10.0], [0.0, 5.0], [0.3, -5.0]])
     params = np.zeros(m.n_params)
-    ss_res = np.sum(y ** 2)
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2)
+    ss_res = np.sum(y ** 2, axis=0)
+    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
     loss, r2 = m.evaluate(params, X, y)
     assert loss == pytest.approx(np.mean(y ** 2))
-    assert r2 == pytest.approx(1.0 - ss_res / ss_tot, rel=1e-12)
+    assert r2 == pytest.approx(np.mean(1.0 - ss_res / ss_tot), rel=1e-12)
+    assert r2 == pytest.approx(r2_score(y, np.zeros_like(y)), rel=1e-12)
+    pooled = 1.0 - ss_res.sum() / ss_tot.sum()
+    assert abs(r2 - pooled) > 0.1  # the case tells the two apart
+    # constant targets: 1 when predicted exactly, else 0 (as scikit-learn)
+    const = np.tile([[0.0, 2.0]], (4, 1))
+    assert m.evaluate(params, X, const)[1] == pytest.approx(r2_score(const, np.zeros_like(const)))
     # perfect fit -> R^2 == 1, MSE == 0
     W = np.array([[1.0, 2.0], [3.0, 4.0]])
     b = np.array([0.5, -0.5])

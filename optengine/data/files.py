@@ -8,7 +8,7 @@ import numpy as np
 
 from optengine.errors import ConfigError, check_choice, closest
 
-from .dataset import TASKS, Dataset, as_features, check_finite, make_dataset
+from .dataset import TASKS, Dataset, _check_rows, as_features, check_finite, make_dataset
 from .split import split
 from .standardize import finish
 
@@ -17,12 +17,24 @@ _SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
 
 
 def infer_task(y) -> str:
-    """Float targets -> regression; integer, bool and string targets -> classification."""
+    """Float targets -> regression; integer, bool and string targets -> classification.
+
+    More than ``MAX_AUTO_CLASSES`` distinct integers is ambiguous: ``task`` must then be given.
+    """
     return "regression" if np.asarray(y).dtype.kind in "fc" else "classification"
+
+
+MAX_AUTO_CLASSES = 50
 
 
 def _resolve_task(task, y, target) -> str:
     if task is None:
+        y = np.asarray(y)
+        n_distinct = len(np.unique(y)) if y.dtype.kind in "iu" else 0
+        if n_distinct > MAX_AUTO_CLASSES:
+            raise ConfigError("dataset.task", f"target {target!r} holds {n_distinct} distinct integers, which may be "
+                                              "a count or a price rather than classes: set task = "
+                                              "\"classification\" or \"regression\"")
         return infer_task(y)
     check_choice("dataset.task", task, TASKS)
     if task == "regression" and np.asarray(y).dtype.kind not in "biuf":
@@ -54,6 +66,7 @@ def load_file(*, path, target=None, task=None, features=None, val_fraction=0.2, 
         parts, names, extra = _read_table(p, ext, target, features)
     if len(parts) == 2:
         X, y = parts
+        _check_rows(X, y, "X", str(extra["target"]))
         task = _resolve_task(task, y, extra["target"])
         Xt, yt, Xv, yv, extra["split"] = split(X, y, val_fraction=val_fraction, split_seed=split_seed,
                                                 stratify=task == "classification")

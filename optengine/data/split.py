@@ -10,8 +10,8 @@ from optengine.errors import ConfigError, check_number
 
 
 def check_seed(field: str, seed) -> int:
-    """A seed is an integer >= 0."""
-    return check_number(field, seed, low=0, integer=True)
+    """A data seed is an integer in [0, 2**32 - 1] (what NumPy's and scikit-learn's generators take)."""
+    return check_number(field, seed, low=0, high=2**32 - 1, integer=True)
 
 
 def split(X, y, *, val_fraction, split_seed, stratify: bool):

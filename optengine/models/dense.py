@@ -185,11 +185,17 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
 
 @kernel
 def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
-    """(mean loss, metric) over all rows of X: accuracy for cross-entropy, R^2 for MSE."""
+    """(mean loss, metric) over all rows of X: accuracy for cross-entropy, R^2 for MSE.
+
+    R^2 = 1 - SS_res / SS_tot per output, averaged over outputs (scikit-learn's
+    ``r2_score`` default); an output with constant targets scores 1 if predicted
+    exactly, else 0 (also as scikit-learn).
+    """
     n = X.shape[0]
     n_out = ai[A_SIZES + ai[A_LAYERS]]
     total = 0.0
     correct = 0
+    ss_res = np.zeros(n_out)
     idx = np.arange(n)
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
@@ -203,21 +209,27 @@ def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
                         best = j
                 if best == yc[lo + i]:
                     correct += 1
+            else:
+                for j in range(n_out):
+                    r = np.float64(out[i, j]) - yr[lo + i, j]
+                    ss_res[j] += r * r
     if ai[A_LOSS] == CROSS_ENTROPY:
         return total / n, correct / n
-    # R^2 = 1 - SS_res / SS_tot, pooled over outputs (SS_res is the summed squared error).
-    ss_res = total
-    ss_tot = 0.0
+    r2 = 0.0
     for j in range(n_out):
         mean = 0.0
         for i in range(n):
             mean += yr[i, j]
         mean /= n
+        ss_tot = 0.0
         for i in range(n):
             d = yr[i, j] - mean
             ss_tot += d * d
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
-    return total / (n * n_out), r2
+        if ss_tot > 0:
+            r2 += 1.0 - ss_res[j] / ss_tot
+        elif ss_res[j] == 0:
+            r2 += 1.0
+    return total / (n * n_out), r2 / n_out
 
 
 @kernel

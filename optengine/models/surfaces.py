@@ -8,8 +8,9 @@
 Gradient noise, on any surface: a data row x_i is a standard-normal draw and the
 sample loss is f(theta) - noise * x_i . theta, so a mini-batch gradient is
 grad f - noise * mean(x_B): unbiased, with spread noise / sqrt(|B|) (notes section 9).
-The draws come from ``noise_dataset(seed)``; validation rows are zero, so the
-validation loss is f itself and the metric is the distance to the minimiser.
+The draws come from ``noise_dataset(n_samples, seed)`` (dataset ``surface_noise``),
+centred so that batch gradient descent sees the exact gradient; validation rows are
+zero, so the validation loss is f itself and the metric is the distance to the minimiser.
 
 ``ai`` = [surface]; ``af`` = [noise, p0, p1, min_x, min_y].
 """
@@ -75,6 +76,11 @@ def surface_evaluate(ai, af, theta):
 
 
 def noise_dataset(n_samples: int = 1000, seed: int = 0):
-    """Standard-normal gradient-noise draws for a surface: (train rows, zero validation row)."""
+    """Standard-normal gradient-noise draws for a surface: (train rows, zero validation row).
+
+    The draws are centred (their mean is exactly 0), so a full-batch gradient is the exact
+    gradient of f and mini-batches add sampling noise only, as with a real training set.
+    """
     rng = np.random.default_rng([seed, 6])
-    return rng.standard_normal((n_samples, 2)), np.zeros((1, 2))
+    draws = rng.standard_normal((n_samples, 2))
+    return draws - draws.mean(axis=0), np.zeros((1, 2))
