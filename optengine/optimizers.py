@@ -88,8 +88,8 @@ def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:
     """Reject settings that would round to 0 or overflow in the training dtype (e.g. eps=1e-50 in float32)."""
     info = np.finfo(dtype)
     for key, value in hyper.items():
-        if value and not (info.tiny <= abs(value) <= info.max):
-            raise ConfigError(f"{prefix}.{key}", f"{value!r} is not representable in {np.dtype(dtype).name} "
+        if value and not (float(info.tiny) <= abs(value) <= float(info.max)):
+            raise ConfigError(f"{prefix}.{key}" if prefix else key, f"{value!r} is not representable in {np.dtype(dtype).name} "
                                                  f"(allowed magnitudes: {info.tiny:.3g} to {info.max:.3g}); "
                                                  "use float64 or another value")
 
@@ -218,6 +218,7 @@ class Optimizer:
                 raise ConfigError("state", "was made for other params; call init(params) again")
         check_representable(self.hyper, params.dtype)
         eta = self.lr if lr is None else check_number("lr", lr, low=0.0)  # 0 is warmup's first step
+        check_representable({"lr": eta}, params.dtype, prefix="")
         state.t += 1
         bufs = state.buffers + [params] * (2 - len(state.buffers))  # unused slots: any array of the dtype
         update(self.rule, params, grads, bufs[0], bufs[1], self._vec, eta, state.t)

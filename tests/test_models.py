@@ -568,3 +568,18 @@ def test_bad_data():
         raises("params", clf.loss_and_grad, bad, X, y)
         raises("params", clf.predict, bad, X)
     raises("params", oe.model("ravine").loss_and_grad, np.zeros(3))
+
+
+def test_more_bad_input_names_the_field():
+    m = oe.model("mlp", sizes=[2, 3])
+    p = m.init(0)
+    cases = [("X", lambda: m.loss_and_grad(p, np.zeros((0, 2)), np.zeros(0))),
+             ("y", lambda: m.loss_and_grad(p, np.zeros((2, 2)), np.array(["a", "b"]))),
+             ("X", lambda: m.loss_and_grad(p, [["a", "b"]], [0])),
+             ("seed", lambda: m.init(-1)),
+             ("seed", lambda: m.init(1.5)),
+             ("dtype", lambda: m.init(0, np.float16))]
+    for field, call in cases:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert err.value.field == field, str(err.value)

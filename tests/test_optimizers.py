@@ -363,3 +363,19 @@ def test_bad_init_and_state():
     p0 = np.ones(3)
     opt.step(p0, np.ones(3), state, lr=0.0)  # a zero lr (warmup's first step) is allowed and moves nothing
     assert (p0 == 1.0).all()
+
+
+def test_state_of_another_rule_and_unrepresentable_values_are_refused():
+    p = np.ones(3, dtype=np.float32)
+    sgd_state = O.optimizer("sgd", lr=0.1).init(p)
+    with pytest.raises(ValueError, match=r"^state:"):
+        O.optimizer("adam", lr=0.1).step(p, np.ones(3, dtype=np.float32), sgd_state)
+    adam = O.optimizer("adam", lr=0.1, eps=1e-50)  # fine in float64, zero in float32
+    with pytest.raises(ValueError, match=r"^optimizer\.eps:.*float32"):
+        adam.step(p, np.ones(3, dtype=np.float32), adam.init(p))
+    q = np.ones(3)
+    adam.step(q, np.ones(3), adam.init(q))
+    assert np.isfinite(q).all()
+    with pytest.raises(ValueError, match=r"^lr:.*float32"):
+        O.optimizer("sgd", lr=0.1).step(p, np.ones(3, dtype=np.float32), sgd_state, lr=1e39)
+    assert (p == 1.0).all()

@@ -346,3 +346,23 @@ def test_threads_setting_is_restored(iris):
     before = numba.get_num_threads()
     oe.train(model=MLP, dataset=iris, optimizer="sgd", lr=1e-2, epochs=1, threads=1)
     assert numba.get_num_threads() == before
+
+
+def test_settings_that_vanish_in_float32_are_refused_before_training(iris):
+    with pytest.raises(ConfigError, match=r"^trials\[1\]\.eps:.*float32"):
+        oe.train_pack(MLP, iris, [{"optimizer": "adam", "lr": 0.1}, {"optimizer": "adagrad", "lr": 0.1, "eps": 1e-50}])
+    with pytest.raises(ConfigError, match=r"^optimizer\.lr:.*float32"):
+        oe.train(model=MLP, dataset=iris, optimizer="sgd", lr=1e39)
+    s, _ = oe.train(model=MLP, dataset=iris, optimizer="adagrad", lr=0.1, eps=1e-50, dtype="float64", epochs=1)
+    assert s["status"] == "ok"
+
+
+def test_single_sample_losses_do_not_fake_divergence():
+    """Divergence is judged against the whole training loss at the start, not one lucky first sample."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    y = np.where(rng.random(300) < 0.5, 0.0, 300 + 50 * X[:, 0])
+    ds = oe.dataset("arrays", X=X, y=y, standardize=False)
+    runs, _ = oe.train_pack("linear_regression", ds, [{"optimizer": "sgd", "lr": 1e-9, "seed": s} for s in range(10)],
+                            batch_size=1, epochs=2, dtype="float64")
+    assert (runs["status"] == "ok").all()

@@ -43,21 +43,43 @@ class Model:
     def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
         raise NotImplementedError
 
+    @staticmethod
+    def check_init_args(seed, dtype):
+        """Validated (seed, dtype) for ``init``."""
+        from ..errors import check_number
+
+        seed = check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt not in (np.float32, np.float64):
+            raise ConfigError("dtype", f"must be float32 or float64, got {dtype!r}")
+        return seed, dt
+
     def workspace_size(self, rows: int) -> int:
         return 1
 
     # -- data plumbing --------------------------------------------------------------
     def prepare(self, X, y, dtype, field: str = "X"):
         """(X, y_class, y_reg) as the kernels take them, after shape checks."""
-        X = np.ascontiguousarray(X, dtype=dtype)
+        try:
+            X = np.ascontiguousarray(X, dtype=dtype)
+        except (TypeError, ValueError):
+            raise ConfigError(field, f"must be a numeric 2-D array, got {type(X).__name__}") from None
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ConfigError(field, f"must be a 2-D array with {self.n_features} columns for {self.name}, "
                                      f"got shape {X.shape}")
         n = X.shape[0]
+        if n == 0:
+            raise ConfigError(field, "has no rows; at least one sample is needed")
         yc = np.zeros(0, dtype=np.int64)
         yr = np.zeros((0, 0), dtype=dtype)
         if self.task == "classification":
             y = np.asarray(y)
+            if y.dtype.kind not in "biuf":
+                raise ConfigError("y", f"class labels must be integers 0..{self.n_outputs - 1}, got dtype {y.dtype} "
+                                       "(oe.dataset maps other labels to integers)")
             if y.shape != (n,):
                 raise ConfigError("y", f"must hold {n} class labels (shape ({n},)), got shape {y.shape}")
             if y.size and (not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0
@@ -65,7 +87,10 @@ class Model:
                 raise ConfigError("y", f"labels must be integers in [0, {self.n_outputs - 1}]")
             yc = np.ascontiguousarray(y, dtype=np.int64)
         elif self.task == "regression":
-            y = np.asarray(y, dtype=dtype)
+            try:
+                y = np.asarray(y, dtype=dtype)
+            except (TypeError, ValueError):
+                raise ConfigError("y", "regression targets must be numbers") from None
             if y.ndim == 1:
                 y = y[:, None]
             if y.shape != (n, self.n_outputs):

@@ -36,7 +36,8 @@ class DenseModel(Model):
         in hidden layers, glorot on the output layer; glorot: W ~ U(+-sqrt(6/(fan_in+fan_out)));
         zeros. Biases are zero except under pytorch.
         """
-        rng = np.random.default_rng([int(seed), 1])
+        seed, dtype = self.check_init_args(seed, dtype)
+        rng = np.random.default_rng([seed, 1])
         parts = []
         n_layers = len(self.sizes) - 1
         for layer in range(n_layers):
@@ -97,9 +98,10 @@ class SurfaceModel(Model):
 
     def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
         """The start point, plus ``init_scale`` * N(0, 1) jitter drawn from ``seed``."""
+        seed, dtype = self.check_init_args(seed, dtype)
         p = np.array(self.start, dtype=np.float64)
         if self.init_scale:
-            p += self.init_scale * np.random.default_rng([int(seed), 1]).standard_normal(2)
+            p += self.init_scale * np.random.default_rng([seed, 1]).standard_normal(2)
         return p.astype(dtype)
 
     def prepare(self, X, y, dtype, field: str = "X"):
