@@ -7,8 +7,8 @@ division by zero gives inf/nan like NumPy instead of raising, which would be los
 
 Numba checks a cached kernel against its own source file only, so a kernel that calls a
 kernel in another file (the trainer calls the models and the rules) would keep running
-the old callee after that file changes. ``drop_stale_caches`` therefore fingerprints all
-of the package's sources and drops the package's cached kernels when any source changed.
+the old callee after that file changes. ``drop_stale_caches`` therefore fingerprints the
+package's kernel sources and drops all of its cached kernels when any of them changed.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ def kernel(fn=None, *, parallel=False):
 
 
 def _sources_fingerprint() -> str:
+    """SHA-1 over the sources that define kernels (and this file)."""
     h = hashlib.sha1()
     for path in sorted(PACKAGE.rglob("*.py")):
-        h.update(str(path.relative_to(PACKAGE)).encode())
-        h.update(path.read_bytes())
+        text = path.read_bytes()
+        if b"@kernel" in text or path == PACKAGE / "jit.py":
+            h.update(str(path.relative_to(PACKAGE)).encode())
+            h.update(text)
     return h.hexdigest()
 
 

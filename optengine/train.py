@@ -206,13 +206,14 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     """
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
-    dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, type) or isinstance(dtype, np.dtype)
-                         else dtype, DTYPES)
+    dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
     epochs = check_number("epochs", epochs, low=1, integer=True)
     diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
     patience, min_delta = _early_stopping(early_stopping)
     if threads is not None:
         threads = check_number("threads", threads, low=1, integer=True)
+    settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
+                for i, t in enumerate(trials)]  # before any data is loaded
     ds = resolve_dataset(dataset, model)
     mdl = resolve_model(model, ds)
     if mdl.task == "surface":
@@ -233,8 +234,6 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     n = X.shape[0]
     batch = _batch(batch_size, n)
     n_batches = math.ceil(n / batch)
-    settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
-                for i, t in enumerate(trials)]
     K = len(settings)
 
     # Arrays the kernel reads.

@@ -7,8 +7,9 @@ def test_cached_kernels_are_dropped_when_a_source_changes(tmp_path, monkeypatch)
     pkg = tmp_path / "optengine"
     (pkg / "__pycache__").mkdir(parents=True)
     (pkg / "models" / "__pycache__").mkdir(parents=True)
-    (pkg / "a.py").write_text("x = 1\n")
-    (pkg / "models" / "b.py").write_text("y = 2\n")
+    (pkg / "a.py").write_text("@kernel\ndef f(): pass\n")
+    (pkg / "models" / "b.py").write_text("@kernel\ndef g(): pass\n")
+    (pkg / "plain.py").write_text("z = 1\n")
     monkeypatch.setattr(jit, "PACKAGE", pkg)
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
 
@@ -21,7 +22,10 @@ def test_cached_kernels_are_dropped_when_a_source_changes(tmp_path, monkeypatch)
         (pkg / d / "k.f-1.py311.1.nbc").write_text("code")
     jit.drop_stale_caches()  # nothing changed: kept
     assert len(cached()) == 4
-    (pkg / "models" / "b.py").write_text("y = 3\n")  # a callee's source changes
+    (pkg / "plain.py").write_text("z = 2\n")  # a file without kernels: kept
+    jit.drop_stale_caches()
+    assert len(cached()) == 4
+    (pkg / "models" / "b.py").write_text("@kernel\ndef g(): return 1\n")  # a callee's source changes
     jit.drop_stale_caches()
     assert cached() == []
 
