@@ -227,3 +227,16 @@ def clip_by_norm(g, c):
     norm = global_norm(g)
     scale = min(1.0, c / (norm + 1e-6))
     return (g * scale).astype(g.dtype, copy=False) if scale < 1.0 else g.copy(), norm
+
+
+def unpack_dense(params, sizes):
+    """[(W_l, b_l)] from the flat vector: W_l row-major sizes[l] x sizes[l+1], then b_l."""
+    layers, off = [], 0
+    for din, dout in zip(sizes[:-1], sizes[1:]):
+        W = params[off:off + din * dout].reshape(din, dout)
+        off += din * dout
+        b = params[off:off + dout]
+        off += dout
+        layers.append((W, b))
+    assert off == params.size
+    return layers

@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 
 import optengine as oe  # noqa: E402
 from optengine.rng import _STREAM_SHUFFLE, new_state, shuffle  # noqa: E402
+from reference import unpack_dense  # noqa: E402
 
 F64 = torch.float64
 MAX_ERR: dict[str, float] = {}
@@ -248,15 +249,7 @@ def test_clip_by_value_matches_clip_grad_value(value):
 
 def _torch_layers(sizes, params):
     """Our flat params as torch (weight, bias) leaves: our W (in x out, row-major) is weight.T."""
-    layers, off = [], 0
-    for din, dout in zip(sizes[:-1], sizes[1:]):
-        W = params[off:off + din * dout].reshape(din, dout)
-        off += din * dout
-        bias = params[off:off + dout]
-        off += dout
-        layers.append((_t(W.T.copy()).requires_grad_(), _t(bias).requires_grad_()))
-    assert off == params.size
-    return layers
+    return [(_t(W.T.copy()).requires_grad_(), _t(b.copy()).requires_grad_()) for W, b in unpack_dense(params, sizes)]
 
 
 def _torch_loss_grad(sizes, activation, loss, params, X, y):

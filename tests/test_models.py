@@ -14,25 +14,13 @@ import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
+from reference import unpack_dense as ref_unpack
 
 FD_H = 1e-6
 FD_RTOL = 1e-6
 
 
 # -- independent NumPy reference ----------------------------------------------------------------
-
-
-def ref_unpack(params, sizes):
-    """[(W_l, b_l)] from the flat vector: W_l row-major sizes[l] x sizes[l+1], then b_l."""
-    layers, off = [], 0
-    for din, dout in zip(sizes[:-1], sizes[1:]):
-        W = params[off:off + din * dout].reshape(din, dout)
-        off += din * dout
-        b = params[off:off + dout]
-        off += dout
-        layers.append((W, b))
-    assert off == params.size
-    return layers
 
 
 def ref_forward(params, X, sizes, activation):
