@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError, check_number
+from .errors import ConfigError, check_flat_array, check_number
 from .jit import kernel
 
 NO_CLIP, CLIP_VALUE, CLIP_NORM = range(3)
@@ -67,22 +67,15 @@ def clip(g, mode, c):
     return global_norm(g)
 
 
-def _check_grad(g):
-    if not isinstance(g, np.ndarray) or g.ndim != 1 or g.dtype not in (np.float32, np.float64):
-        raise ConfigError("g", "must be a flat (1-D) float32 or float64 numpy array")
-    if not g.flags.c_contiguous or not g.flags.writeable:
-        raise ConfigError("g", "must be C-contiguous and writeable")
-
-
 def clip_by_value(g: np.ndarray, value: float) -> float:
     """``oe.clip_by_value(g, 1.0)``: clamp in place to [-value, value]; return the pre-clip norm."""
-    _check_grad(g)
+    check_flat_array("g", g)
     return float(clip_value_kernel(g, check_number("clip.value", value, low=0.0, low_open=True)))
 
 
 def clip_by_norm(g: np.ndarray, max_norm: float) -> float:
     """``oe.clip_by_norm(g, 1.0)``: rescale in place to global norm <= max_norm; return the pre-clip norm."""
-    _check_grad(g)
+    check_flat_array("g", g)
     return float(clip_norm_kernel(g, check_number("clip.norm", max_norm, low=0.0, low_open=True)))
 
 

@@ -57,5 +57,15 @@ def check_number(field, value, *, low=None, high=None, low_open=False, high_open
     return int(value) if integer else float(value)
 
 
+def check_flat_array(field, a) -> None:
+    """Raise ConfigError unless ``a`` is a flat, C-contiguous, writeable float32/float64 array."""
+    import numpy as np
+
+    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32, np.float64):
+        raise ConfigError(field, "must be a flat (1-D) float32 or float64 numpy array")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ConfigError(field, "must be C-contiguous and writeable")
+
+
 def _fmt(v) -> str:
     return str(v) if isinstance(v, int) else f"{v:g}"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError, check_choice, check_keys, check_number
+from .errors import ConfigError, check_choice, check_flat_array, check_keys, check_number
 from .jit import kernel
 
 # Rule ids used by the kernels.
@@ -201,13 +201,13 @@ class Optimizer:
 
     def init(self, params: np.ndarray) -> OptState:
         """Zeroed state buffers shaped like ``params`` (flat float32/float64)."""
-        _check_params("params", params)
+        check_flat_array("params", params)
         return OptState(self.name, [np.zeros_like(params) for _ in range(N_BUFFERS[self.name])])
 
     def step(self, params: np.ndarray, grads: np.ndarray, state: OptState, lr: float | None = None) -> None:
         """Apply one update to ``params`` in place; ``lr`` (>= 0) overrides the rule's learning rate."""
-        _check_params("params", params)
-        _check_params("grads", grads)
+        check_flat_array("params", params)
+        check_flat_array("grads", grads)
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ConfigError("grads", f"must match params (shape {params.shape}, dtype {params.dtype}); "
                                        f"got shape {grads.shape}, dtype {grads.dtype}")
@@ -222,13 +222,6 @@ class Optimizer:
         state.t += 1
         bufs = state.buffers + [params] * (2 - len(state.buffers))  # unused slots: any array of the dtype
         update(self.rule, params, grads, bufs[0], bufs[1], self._vec, eta, state.t)
-
-
-def _check_params(field: str, a) -> None:
-    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype not in (np.float32, np.float64):
-        raise ConfigError(field, "must be a flat (1-D) float32 or float64 numpy array")
-    if not a.flags.c_contiguous or not a.flags.writeable:
-        raise ConfigError(field, "must be C-contiguous and writeable")
 
 
 def optimizer(name: str, **hyper) -> Optimizer:

@@ -76,7 +76,7 @@ def resolve_model(spec, ds: Dataset | None) -> Model:
     return model
 
 
-def resolve_dataset(spec, model_spec) -> Dataset | None:
+def resolve_dataset(spec) -> Dataset | None:
     """A Dataset from a Dataset, a name or a settings dict (None: surface models' noise draws)."""
     if spec is None or isinstance(spec, Dataset):
         return spec
@@ -94,9 +94,7 @@ def _surface_data(dataset_spec):
     """Noise draws for a surface model: ``dataset = {"name": "surface_noise", "n_samples", "seed"}``."""
     opts = dict(dataset_spec) if isinstance(dataset_spec, dict) else {}
     opts.pop("name", None)
-    for key in opts:
-        if key not in ("n_samples", "seed"):
-            raise ConfigError(f"dataset.{key}", "surface_noise takes n_samples and seed")
+    check_keys("dataset", opts, ["n_samples", "seed"], "dataset 'surface_noise'")
     n = check_number("dataset.n_samples", opts.get("n_samples", 1000), low=1, integer=True)
     seed = check_number("dataset.seed", opts.get("seed", 0), low=0, integer=True)
     X, Xv = noise_dataset(n, seed)
@@ -115,19 +113,16 @@ def _fingerprint(*arrays) -> str:
 def _batch(batch_size, n: int) -> int:
     if batch_size == "full":
         return n
-    b = check_number("batch_size", batch_size, low=1, integer=True) if not isinstance(batch_size, str) else None
-    if b is None:
+    if isinstance(batch_size, str):
         raise ConfigError("batch_size", f"must be an integer >= 1 or \"full\", got {batch_size!r}")
-    return min(b, n)
+    return min(check_number("batch_size", batch_size, low=1, integer=True), n)
 
 
 def _early_stopping(spec) -> tuple[int, float]:
     if spec is None or spec is False:
         return 0, 0.0
     if isinstance(spec, dict):
-        bad = [k for k in spec if k not in ("patience", "min_delta")]
-        if bad:
-            raise ConfigError(f"early_stopping.{bad[0]}", "unknown setting; allowed: patience, min_delta")
+        check_keys("early_stopping", spec, ["patience", "min_delta"], "early_stopping")
         patience = spec.get("patience", 5)
         min_delta = spec.get("min_delta", 0.0)
     else:
@@ -214,7 +209,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
         threads = check_number("threads", threads, low=1, integer=True)
     settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
                 for i, t in enumerate(trials)]  # before any data is loaded
-    ds = resolve_dataset(dataset, model)
+    ds = resolve_dataset(dataset)
     mdl = resolve_model(model, ds)
     if mdl.task == "surface":
         if ds is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_number
 from . import kernels
 
 EVAL_CHUNK = 512  # rows per forward pass when evaluating a whole split
@@ -46,8 +46,6 @@ class Model:
     @staticmethod
     def check_init_args(seed, dtype):
         """Validated (seed, dtype) for ``init``."""
-        from ..errors import check_number
-
         seed = check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
         try:
             dt = np.dtype(dtype)
@@ -61,8 +59,8 @@ class Model:
         return 1
 
     # -- data plumbing --------------------------------------------------------------
-    def prepare(self, X, y, dtype, field: str = "X"):
-        """(X, y_class, y_reg) as the kernels take them, after shape checks."""
+    def features(self, X, dtype, field: str = "X") -> np.ndarray:
+        """``X`` as a C-contiguous 2-D array of ``dtype`` with this model's columns."""
         try:
             X = np.ascontiguousarray(X, dtype=dtype)
         except (TypeError, ValueError):
@@ -70,6 +68,11 @@ class Model:
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ConfigError(field, f"must be a 2-D array with {self.n_features} columns for {self.name}, "
                                      f"got shape {X.shape}")
+        return X
+
+    def prepare(self, X, y, dtype, field: str = "X"):
+        """(X, y_class, y_reg) as the kernels take them, after shape checks."""
+        X = self.features(X, dtype, field)
         n = X.shape[0]
         if n == 0:
             raise ConfigError(field, "has no rows; at least one sample is needed")

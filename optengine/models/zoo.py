@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
 from . import dense, kernels, surfaces
-from .base import Model
+from .base import EVAL_CHUNK, Model
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 
@@ -62,11 +62,9 @@ class DenseModel(Model):
     def forward(self, params, X) -> np.ndarray:
         """Raw outputs (logits or predicted values), one row per sample."""
         params = self._check_params(params)
-        X = np.ascontiguousarray(X, dtype=params.dtype)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ConfigError("X", f"must be a 2-D array with {self.n_features} columns, got shape {X.shape}")
+        X = self.features(X, params.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=params.dtype)
-        rows = min(512, max(1, X.shape[0]))
+        rows = min(EVAL_CHUNK, max(1, X.shape[0]))
         ws = np.empty(self.workspace_size(rows), dtype=params.dtype)
         dense.dense_forward(self.ai, params, X, ws, rows, out)
         return out
@@ -170,9 +168,10 @@ def mlp(sizes=None, activation="relu", loss="cross_entropy", init=None, hidden=N
 
 
 def _need(field, value):
+    """A required width (n_features, n_classes), an integer >= 1."""
     if value is None:
         raise ConfigError(field, "is required (or give a dataset so it can be inferred)")
-    return check_number(field, value, low=1, integer=True) if not isinstance(value, (list, tuple)) else value
+    return check_number(field, value, low=1, integer=True)
 
 
 def _point(field, value):
