@@ -20,7 +20,7 @@ from . import pack_kernel
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
 from .errors import ConfigError, check_choice, check_keys, check_number
-from .models import Model, model as make_model
+from .models import Model, check_dataset, model as make_model, settings_from_dataset
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
 from .optimizers import HYPER, RULE_HYPER, RULES, check_representable, hyper_vector, validate_hyper
@@ -52,27 +52,10 @@ def resolve_model(spec, ds: Dataset | None) -> Model:
         settings = {k: v for k, v in spec.items() if k != "name"}
         name = spec["name"]
         if ds is not None and ds.task in ("classification", "regression"):
-            if name in ("linear_regression", "softmax_regression"):
-                settings.setdefault("n_features", ds.n_features)
-            if name == "linear_regression":
-                settings.setdefault("n_outputs", ds.n_outputs)
-            if name == "softmax_regression":
-                settings.setdefault("n_classes", ds.n_outputs)
-            if name == "mlp":
-                settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
-                if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):
-                    settings["sizes"] = [ds.n_features, *settings.pop("hidden"), ds.n_outputs]
+            settings = settings_from_dataset(name, settings, ds)
         model = make_model(name, **settings)
-    if ds is not None and model.task != "surface":
-        if ds.task != model.task:
-            raise ConfigError("model", f"{model.name} is a {model.task} model but dataset {ds.name!r} is {ds.task}")
-        if ds.n_features != model.n_features:
-            raise ConfigError("model", f"{model.name} takes {model.n_features} input features but dataset "
-                                       f"{ds.name!r} has {ds.n_features}")
-        if ds.n_outputs != model.n_outputs:
-            what = "classes" if ds.task == "classification" else "outputs"
-            raise ConfigError("model", f"{model.name} has {model.n_outputs} outputs but dataset {ds.name!r} "
-                                       f"has {ds.n_outputs} {what}")
+    if ds is not None:
+        check_dataset(model, ds)
     return model
 
 

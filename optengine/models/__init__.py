@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import check_choice, check_keys
+from ..errors import ConfigError, check_choice, check_keys
 from .base import Model
 from .zoo import MODELS
 
@@ -17,6 +17,37 @@ def model(name: str, **settings) -> Model:
     return builder(**settings)
 
 
+def settings_from_dataset(name: str, settings: dict, ds) -> dict:
+    """``settings`` completed with what the dataset implies (input width, classes, loss, hidden sizes)."""
+    settings = dict(settings)
+    if name in ("linear_regression", "softmax_regression"):
+        settings.setdefault("n_features", ds.n_features)
+    if name == "linear_regression":
+        settings.setdefault("n_outputs", ds.n_outputs)
+    if name == "softmax_regression":
+        settings.setdefault("n_classes", ds.n_outputs)
+    if name == "mlp":
+        settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
+        if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):
+            settings["sizes"] = [ds.n_features, *settings.pop("hidden"), ds.n_outputs]
+    return settings
+
+
+def check_dataset(model: Model, ds) -> None:
+    """Refuse a dataset whose task, input width or number of outputs the model does not take."""
+    if model.task == "surface":
+        return
+    if ds.task != model.task:
+        raise ConfigError("model", f"{model.name} is a {model.task} model but dataset {ds.name!r} is {ds.task}")
+    if ds.n_features != model.n_features:
+        raise ConfigError("model", f"{model.name} takes {model.n_features} input features but dataset "
+                                   f"{ds.name!r} has {ds.n_features}")
+    if ds.n_outputs != model.n_outputs:
+        what = "classes" if ds.task == "classification" else "outputs"
+        raise ConfigError("model", f"{model.name} has {model.n_outputs} outputs but dataset {ds.name!r} "
+                                   f"has {ds.n_outputs} {what}")
+
+
 def describe() -> dict:
     """Models with their settings and defaults (for ``optengine list``)."""
     out = {}
@@ -26,4 +57,4 @@ def describe() -> dict:
     return out
 
 
-__all__ = ["model", "Model", "MODELS", "describe"]
+__all__ = ["model", "Model", "MODELS", "describe", "settings_from_dataset", "check_dataset"]
