@@ -70,18 +70,19 @@ def validate_hyper(name: str, hyper: dict, prefix: str = "optimizer") -> dict:
     check_choice(f"{prefix}.name", name, RULES)
     allowed = RULE_HYPER[name]
     check_keys(prefix, hyper, allowed, name)
-    out = {}
-    for key, value in hyper.items():
-        if value is None:
-            continue
-        lo, hi, lo_open, hi_open = _RANGES[key]
-        out[key] = check_number(f"{prefix}.{key}", value, low=lo, high=hi, low_open=lo_open, high_open=hi_open)
+    out = {key: check_hyper_value(key, value, f"{prefix}.{key}") for key, value in hyper.items() if value is not None}
     for key, default in allowed.items():
         if key not in out:
             if default is None:
                 raise ConfigError(f"{prefix}.{key}", f"{name} needs {key!r}, a number in {RANGE_TEXT[key]}")
             out[key] = default
     return out
+
+
+def check_hyper_value(key: str, value, field: str) -> float:
+    """One hyperparameter checked against its range (``RANGE_TEXT``); returned as float."""
+    lo, hi, lo_open, hi_open = _RANGES[key]
+    return check_number(field, value, low=lo, high=hi, low_open=lo_open, high_open=hi_open)
 
 
 def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, check_choice, check_keys, check_number
+from .errors import ConfigError, check_choice, check_keys, check_number, closest
 from .jit import kernel
 
 CONSTANT, STEP, EXPONENTIAL, COSINE = range(4)
@@ -37,6 +37,29 @@ KIND_PARAMS = {
     "cosine": {"lr_min": 0.0, "total_steps": None},
 }
 COMMON_PARAMS = {"warmup_steps": 0, "warmup_start": 0.0, "unit": "step"}
+SETTING_TEXT = {
+    "step_size": "an integer >= 1", "gamma": "a number in (0, 1)", "decay_rate": "a number in (0, inf)",
+    "lr_min": "a number in [0, lr]", "total_steps": "an integer >= 1", "warmup_steps": "an integer >= 0",
+    "warmup_start": "a number in [0, lr]", "unit": "step or epoch",
+}
+
+
+def check_setting(key: str, value, field: str, lr: float | None = None):
+    """One schedule setting checked against its range (``SETTING_TEXT``); ``lr`` bounds lr_min and warmup_start."""
+    if key == "unit":
+        return check_choice(field, value, UNITS)
+    if key in ("step_size", "total_steps"):
+        return check_number(field, value, low=1, integer=True)
+    if key == "warmup_steps":
+        return check_number(field, value, low=0, integer=True)
+    if key == "gamma":
+        return check_number(field, value, low=0.0, high=1.0, low_open=True, high_open=True)
+    if key == "decay_rate":
+        return check_number(field, value, low=0.0, low_open=True)
+    if key in ("lr_min", "warmup_start"):
+        return check_number(field, value, low=0.0, high=lr)
+    raise ConfigError(field, f"unknown schedule setting {key!r}{closest(key, SETTING_TEXT)}; "
+                             f"allowed: {', '.join(SETTING_TEXT)}")
 
 
 @kernel
@@ -84,25 +107,17 @@ class Schedule:
         self.prefix = prefix
         self.lr = check_number(f"{prefix}.lr", lr, low=0.0, low_open=True)
         p = {**allowed, **{k: v for k, v in params.items() if v is not None}}
-        self.unit = check_choice(f"{prefix}.unit", p["unit"], UNITS)
-        self.warmup_steps = check_number(f"{prefix}.warmup_steps", p["warmup_steps"], low=0, integer=True)
-        self.warmup_start = check_number(f"{prefix}.warmup_start", p["warmup_start"], low=0.0, high=self.lr)
+        self.unit = check_setting("unit", p["unit"], f"{prefix}.unit")
+        self.warmup_steps = check_setting("warmup_steps", p["warmup_steps"], f"{prefix}.warmup_steps")
+        self.warmup_start = check_setting("warmup_start", p["warmup_start"], f"{prefix}.warmup_start", self.lr)
         self.params = {}
-        if name == "step":
-            if p["step_size"] is None:
-                raise ConfigError(f"{prefix}.step_size", "the step schedule needs step_size, an integer >= 1")
-            self.params["step_size"] = check_number(f"{prefix}.step_size", p["step_size"], low=1, integer=True)
-            self.params["gamma"] = check_number(f"{prefix}.gamma", p["gamma"], low=0.0, high=1.0,
-                                                low_open=True, high_open=True)
-        elif name == "exponential":
-            if p["decay_rate"] is None:
-                raise ConfigError(f"{prefix}.decay_rate", "the exponential schedule needs decay_rate, a number in (0, inf)")
-            self.params["decay_rate"] = check_number(f"{prefix}.decay_rate", p["decay_rate"], low=0.0, low_open=True)
-        elif name == "cosine":
-            self.params["lr_min"] = check_number(f"{prefix}.lr_min", p["lr_min"], low=0.0, high=self.lr)
-            total = p["total_steps"]
-            self.params["total_steps"] = None if total is None else check_number(
-                f"{prefix}.total_steps", total, low=1, integer=True)
+        for key in KIND_PARAMS[name]:
+            if p[key] is None:
+                if key != "total_steps":
+                    raise ConfigError(f"{prefix}.{key}", f"the {name} schedule needs {key}, {SETTING_TEXT[key]}")
+                self.params[key] = None
+            else:
+                self.params[key] = check_setting(key, p[key], f"{prefix}.{key}", self.lr)
 
     # -- construction helpers -------------------------------------------------
     def with_total(self, total_after_warmup: int) -> "Schedule":
