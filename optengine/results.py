@@ -1,0 +1,253 @@
+"""Results on disk: the runs and curves tables as Parquet part files under ``results/<sweep>/``.
+
+Layout::
+
+    results/<sweep>/sweep.json          format version, sweep name, the spec's canonical content
+    results/<sweep>/spec.toml           the spec as written (when it came from a file)
+    results/<sweep>/environment.json    one record per `optengine run` (versions, cores, threads, device)
+    results/<sweep>/runs/part-000001.parquet     one row per trial
+    results/<sweep>/curves/part-000001.parquet   one row per trial and epoch
+
+A pack's two part files share their number. Each is written whole or not at all: to a
+hidden temporary name, flushed, then renamed. The curves part is renamed first and the
+runs part last, so a runs part marks a finished pack; a curves part without its runs
+part (a run killed between the two renames) is ignored. When a trial appears in several
+parts (``--retry-failed``), the newest part wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ConfigError
+from .train import CURVE_COLUMNS, HYPER_COLUMNS, RUN_COLUMNS
+
+FORMAT = 1
+META_KEY = b"optengine"
+PART_RE = re.compile(r"^part-(\d{6})\.parquet$")
+STATUSES = ("ok", "diverged", "failed")
+EXTRA_RUN_COLUMNS = ["model_spec", "dataset_spec", "device"]
+
+_INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step"}
+_STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "clip", "dtype", "status", "error",
+        "model_spec", "dataset_spec", "device"}
+
+
+def _type(col: str) -> pa.DataType:
+    if col in _INT:
+        return pa.int64()
+    if col in _STR:
+        return pa.string()
+    if col == "early_stopped":
+        return pa.bool_()
+    return pa.float64()
+
+
+RUNS_SCHEMA = pa.schema([(c, _type(c)) for c in RUN_COLUMNS + EXTRA_RUN_COLUMNS])
+CURVES_SCHEMA = pa.schema([(c, _type(c)) for c in CURVE_COLUMNS])
+SCHEMAS = {"runs": RUNS_SCHEMA, "curves": CURVES_SCHEMA}
+
+
+class ResultsError(ConfigError):
+    """A results folder or file that cannot be used; ``field`` is the path at fault."""
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
+    """Write ``df`` as ``<folder>/<table>/part-<number>.parquet`` atomically; return the path."""
+    schema = SCHEMAS[table]
+    df = df.reindex(columns=schema.names)
+    arrow = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({META_KEY: json.dumps({"format": FORMAT, "table": table}).encode()})
+    path = Path(folder) / table / f"part-{number:06d}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(arrow, tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return path
+
+
+def write_pack(folder: Path, number: int, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
+    """A finished pack: its curves part, then its runs part (the commit marker)."""
+    write_part(folder, "curves", number, curves)
+    write_part(folder, "runs", number, runs)
+
+
+def next_part_number(folder: Path) -> int:
+    numbers = [int(m.group(1)) for t in SCHEMAS for p in (Path(folder) / t).glob("part-*.parquet")
+               if (m := PART_RE.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete temporary files of interrupted writes and curves parts without a runs part; return them."""
+    folder = Path(folder)
+    removed = []
+    for t in SCHEMAS:
+        for p in (folder / t).glob(".part-*.tmp-*"):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    runs = {p.name for p in (folder / "runs").glob("part-*.parquet")}
+    for p in (folder / "curves").glob("part-*.parquet"):
+        if p.name not in runs:
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+def _parts(folder: Path, table: str) -> list[tuple[int, Path]]:
+    out = []
+    d = folder / table
+    if not d.is_dir():
+        return out
+    for p in sorted(d.iterdir()):
+        if p.name.startswith(".") and ".tmp-" in p.name:
+            continue  # an interrupted write; never part of the results
+        m = PART_RE.match(p.name)
+        if not m or not p.is_file():
+            raise ResultsError(str(p), f"foreign file in an optengine {table} folder (expected part-NNNNNN.parquet "
+                                       "files only); move it elsewhere")
+        out.append((int(m.group(1)), p))
+    return out
+
+
+def read_part(path: Path, table: str) -> pd.DataFrame:
+    """One part file checked for being whole and ours."""
+    try:
+        arrow = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for torn files
+        raise ResultsError(str(path), f"cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is torn "
+                                      "or not a Parquet file. Delete it and run the sweep again to recompute "
+                                      "its trials") from None
+    meta = (arrow.schema.metadata or {}).get(META_KEY)
+    info = None
+    if meta is not None:
+        try:
+            info = json.loads(meta)
+        except ValueError:
+            info = None
+    if not isinstance(info, dict) or info.get("table") != table:
+        raise ResultsError(str(path), f"is a Parquet file but not an optengine {table} part; move it elsewhere")
+    if info.get("format") != FORMAT:
+        raise ResultsError(str(path), f"was written in results format {info.get('format')}, this optengine reads "
+                                      f"format {FORMAT}")
+    missing = [c for c in SCHEMAS[table].names if c not in arrow.column_names]
+    if missing:
+        raise ResultsError(str(path), f"lacks columns {', '.join(missing)}")
+    return arrow.to_pandas()
+
+
+def _typed(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    df = df.reindex(columns=schema.names)
+    for f in schema:
+        if pa.types.is_int64(f.type):
+            df[f.name] = df[f.name].astype("int64")
+        elif pa.types.is_float64(f.type):
+            df[f.name] = df[f.name].astype("float64")
+        elif pa.types.is_boolean(f.type):
+            df[f.name] = df[f.name].astype("bool")
+        else:
+            df[f.name] = df[f.name].astype("str")
+    if "status" in df:
+        df["status"] = pd.Categorical(df["status"], categories=STATUSES)
+    return df
+
+
+def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, curves) of a results folder, one row per trial (newest part wins) and per trial-epoch."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultsError(str(folder), "no such results folder")
+    if not (folder / "sweep.json").is_file() and not (folder / "runs").is_dir():
+        raise ResultsError(str(folder), "is not an optengine results folder (no sweep.json, no runs/)")
+    run_parts = _parts(folder, "runs")
+    curve_parts = dict(_parts(folder, "curves"))
+    runs_frames, curve_frames = [], []
+    for number, path in run_parts:
+        df = read_part(path, "runs")
+        df["_part"] = number
+        runs_frames.append(df)
+        if number in curve_parts:
+            c = read_part(curve_parts[number], "curves")
+            c["_part"] = number
+            curve_frames.append(c)
+    if runs_frames:
+        runs = pd.concat(runs_frames, ignore_index=True)
+        runs = runs.drop_duplicates("trial_id", keep="last")
+    else:
+        runs = pd.DataFrame({c: pd.Series(dtype=object) for c in RUNS_SCHEMA.names + ["_part"]})
+    if curve_frames:
+        curves = pd.concat(curve_frames, ignore_index=True)
+        keep = set(zip(runs["trial_id"], runs["_part"]))
+        mask = [(t, p) in keep for t, p in zip(curves["trial_id"], curves["_part"])]
+        curves = curves[np.asarray(mask, dtype=bool)]
+    else:
+        curves = pd.DataFrame({c: pd.Series(dtype=object) for c in CURVES_SCHEMA.names})
+    info = read_sweep_info(folder) or {}
+    order = {tid: i for i, tid in enumerate(info.get("trial_ids", []))}
+    if len(runs):  # the spec's trial order, whatever order the packs finished in
+        runs = runs.assign(_order=[order.get(t, len(order)) for t in runs["trial_id"]])
+        runs = runs.sort_values(["_order", "_part"], kind="stable").drop(columns="_order")
+    runs = _typed(runs.drop(columns="_part"), RUNS_SCHEMA).reset_index(drop=True)
+    curves = _typed(curves.drop(columns="_part", errors="ignore"), CURVES_SCHEMA)
+    curves = curves.sort_values(["trial_id", "epoch"], kind="stable").reset_index(drop=True)
+    return runs, curves
+
+
+def load(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``runs, curves = oe.load("results/quickstart")``: the two tables as pandas DataFrames."""
+    return read_results(folder)
+
+
+def read_sweep_info(folder) -> dict | None:
+    """The folder's ``sweep.json`` or None when there is none."""
+    path = Path(folder) / "sweep.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise ResultsError(str(path), "is not valid JSON; this folder was not written by optengine "
+                                      "or the file was damaged") from None
+
+
+__all__ = ["load", "read_results", "write_pack", "write_part", "ResultsError", "HYPER_COLUMNS"]

@@ -1,0 +1,72 @@
+"""``optengine plan``: what a spec would run (trials, packs, axes, first trials), without running it."""
+
+from __future__ import annotations
+
+import json
+
+from .environment import cores
+from .expand import expand
+from .packs import default_pack_size, make_packs
+from .spec import load_spec
+
+
+def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5) -> dict:
+    """A dict describing the sweep; ``format_plan`` turns it into text."""
+    spec = load_spec(spec)
+    trials = expand(spec)
+    jobs = jobs or cores()
+    packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs))
+    axes = {}
+    if len(spec.models) > 1:
+        axes["model"] = [json.dumps(m) for m in spec.models]
+    if len(spec.datasets) > 1:
+        axes["dataset"] = [json.dumps(d) for d in spec.datasets]
+    for key in ("epochs", "batch_size", "dtype"):
+        if len(spec.train[key]) > 1:
+            axes[f"train.{key}"] = spec.train[key]
+    axes["optimizer.name"] = spec.rules
+    for rule in spec.rules:
+        for key, values in spec.rule_axes[rule].items():
+            if len(values) > 1:
+                axes.setdefault(f"optimizer.{key}", {})[rule] = values
+    if len(spec.kinds) > 1:
+        axes["schedule.name"] = spec.kinds
+    for kind in spec.kinds:
+        for key, values in spec.kind_axes[kind].items():
+            if len(values) > 1:
+                axes.setdefault(f"schedule.{key}", {})[kind] = values
+    if len(spec.clips) > 1:
+        axes["clip"] = [c or "none" for c in spec.clips]
+    if len(spec.seeds) > 1:
+        axes["seeds"] = spec.seeds
+    return {"name": spec.name, "description": spec.description, "trials": len(trials), "packs": len(packs),
+            "pack_sizes": [len(p.trials) for p in packs], "jobs": jobs, "search": spec.search,
+            "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials]}
+
+
+def format_plan(info: dict) -> str:
+    lines = [f"sweep {info['name']}: {info['trials']} trials in {info['packs']} packs "
+             f"(sizes {min(info['pack_sizes'], default=0)}-{max(info['pack_sizes'], default=0)}) "
+             f"for {info['jobs']} worker(s)"]
+    if info["description"]:
+        lines.append(f"  {info['description']}")
+    if info["search"]:
+        s = info["search"]
+        dists = ", ".join(f"{k} ~ {v[0]}{v[1][:2] if v[0] != 'choice' else v[1]}" for k, v in s["dists"].items())
+        lines.append(f"random search: {s['trials']} samples (seed {s['seed']}) x seeds"
+                     + (f"; {dists}" if dists else ""))
+    lines.append("axes:")
+    for key, values in info["axes"].items():
+        if isinstance(values, dict) and len({json.dumps(v) for v in values.values()}) == 1:
+            lines.append(f"  {key:24s} {next(iter(values.values()))}  ({', '.join(values)})")
+        elif isinstance(values, dict):
+            per = "; ".join(f"{r}: {v}" for r, v in values.items())
+            lines.append(f"  {key:24s} {per}")
+        else:
+            lines.append(f"  {key:24s} {values}")
+    lines.append(f"first {len(info['first'])} trials:")
+    for cfg in info["first"]:
+        short = {k: v for k, v in cfg.items() if k not in ("model", "dataset", "early_stopping", "diverge_factor",
+                                                             "device")}
+        lines.append("  " + json.dumps(short, default=str))
+    return "\n".join(lines)

@@ -1,0 +1,370 @@
+"""Running a sweep: validate, check the data, then stream packs through joblib into Parquet parts.
+
+``run_sweep(spec, out=None, jobs=None, backend="loky", ...)`` is ``optengine run``. Order:
+
+1. the spec is validated and expanded (nothing is written when it is invalid);
+2. the results folder is checked: a folder holding a different sweep is refused (``fresh=True``
+   replaces its results), a folder that optengine did not write is refused;
+3. every dataset is loaded and every model resolved against it (errors name the spec field);
+4. under an exclusive lock on the folder, the spec and an environment record are saved, the
+   trials already in the folder are skipped (resume), and the rest run pack by pack. Each
+   finished pack is written at once (``results.write_pack``), so Ctrl-C or ``kill -9`` loses
+   at most the packs in flight.
+
+Backends: ``loky`` (processes, the default), ``sequential`` (this process) and ``dask``
+(joblib's dask backend on a ``distributed`` cluster: ``scheduler="tcp://host:port"``, or a
+local cluster of ``jobs`` processes). Numba threads per worker are set so that processes x
+threads never exceed the cores (on dask: the worker's cores / its task slots).
+
+A worker that dies (segfault, out of memory, killed) takes the packs it was running with it;
+those packs are retried once, each alone in a fresh worker, and marked ``failed`` if that
+dies too. The sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, check_choice, check_number
+from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
+                       remove_leftovers, write_pack)
+from ..train import resolve_dataset, resolve_model
+from . import environment
+from .expand import expand
+from .packs import default_pack_size, make_packs
+from .problems import Problems
+from .progress import Progress
+from .spec import Spec, load_spec
+from .worker import _failed, _no_curves, run_pack
+
+BACKENDS = ("loky", "sequential", "dask")
+RESULTS_ROOT = "results"
+OWN_FILES = ("sweep.json", "spec.toml", "environment.json", "report.md", ".lock")
+OWN_DIRS = ("runs", "curves", "figures", ".inflight")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a sweep; the finished packs are saved."""
+
+    def __init__(self, folder: Path, saved: int, total: int):
+        self.folder, self.saved, self.total = folder, saved, total
+        super().__init__(f"interrupted: {saved} of {total} trials are saved in {folder}; "
+                         "run the same command again to run the rest")
+
+
+def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
+              fresh: bool = False, pack_size: int | None = None, progress: bool = False,
+              retry_failed: bool = False, device: str | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep; return the runs table of its results folder.
+
+    ``spec``: a .toml path, TOML text or a dict. ``out``: the results folder (default
+    ``results/<name>``). ``jobs``: worker processes (default: one per core, at most one per
+    pack). ``retry_failed``: rerun trials saved as failed.
+    """
+    spec = load_spec(spec)
+    backend = check_choice("backend", backend, BACKENDS)
+    if scheduler is not None and backend != "dask":
+        raise ConfigError("scheduler", f"is only used with backend \"dask\" (backend is {backend!r})")
+    if jobs is not None:
+        jobs = check_number("jobs", jobs, low=1, high=4096, integer=True)
+    if pack_size is not None:
+        pack_size = check_number("pack_size", pack_size, low=1, high=100_000, integer=True)
+    if device is not None:
+        device = check_choice("device", device, ("cpu", "cuda"))
+        if device != spec.train["device"]:
+            spec.train["device"] = device
+            spec.raw = {**spec.raw, "train": {**spec.raw.get("train", {}), "device": device}}
+    trials = expand(spec)
+    folder = Path(out) if out is not None else Path(RESULTS_ROOT) / spec.name
+    _check_folder(folder, spec, fresh)
+    _preflight(spec, trials)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        if fresh:
+            _clear(folder)
+        _save_spec(folder, spec, trials)
+        remove_leftovers(folder)
+        existing = read_results(folder)[0] if (folder / "runs").is_dir() else None
+        done_ids = set()
+        if existing is not None and len(existing):
+            keep = existing if not retry_failed else existing[existing["status"] != "failed"]
+            done_ids = set(keep["trial_id"])
+        todo = [t for t in trials if t.trial_id not in done_ids]
+        n_jobs, threads = _workers(backend, jobs, len(todo))
+        _save_environment(folder, backend, n_jobs, threads, spec.train["device"], scheduler)
+        prog = Progress(len(todo), enabled=progress)
+        if done_ids:
+            prog.message(f"resuming {folder}: {len(trials) - len(todo)} of {len(trials)} trials already done")
+        if todo:
+            packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs))
+            _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog,
+                     saved_before=len(trials) - len(todo), total=len(trials))
+    return read_results(folder)[0]
+
+
+# -- folder checks ---------------------------------------------------------------------------------
+
+def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("out", f"{folder} exists and is not a folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    info = read_sweep_info(folder)
+    if info is None:
+        raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
+                                 "choose another folder with --out")
+    foreign = [p.name for p in folder.iterdir() if p.name not in OWN_FILES and p.name not in OWN_DIRS
+               and not p.name.endswith(".png") and not p.name.startswith(".")]
+    if fresh:
+        if foreign:
+            raise ConfigError("out", f"--fresh would delete the results in {folder}, but it also holds files "
+                                     f"optengine did not write ({', '.join(sorted(foreign)[:5])}); "
+                                     "move them or choose another folder with --out")
+        return
+    old = info.get("spec")
+    if json.dumps(old, sort_keys=True, default=str) != spec.canonical():
+        changed = _differences(old if isinstance(old, dict) else {}, spec.raw)
+        raise ConfigError("out", f"{folder} holds the results of a different spec (differs in: "
+                                 f"{', '.join(changed) or 'its content'}); run with --fresh to replace them, "
+                                 "or choose another folder with --out")
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        path = f"{prefix}.{key}" if prefix else key
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, path)
+        elif json.dumps(va, sort_keys=True, default=str) != json.dumps(vb, sort_keys=True, default=str):
+            out.append(path)
+    return out
+
+
+def _clear(folder: Path) -> None:
+    """``--fresh``: remove the results optengine wrote (never other files)."""
+    for name in OWN_DIRS:
+        shutil.rmtree(folder / name, ignore_errors=True)
+    for name in OWN_FILES:
+        if name != ".lock":
+            (folder / name).unlink(missing_ok=True)
+    for png in folder.glob("*.png"):
+        png.unlink()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    import fcntl
+
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError("out", f"another optengine run is writing to {folder}; wait for it or choose "
+                                     "another folder with --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _save_spec(folder: Path, spec: Spec, trials) -> None:
+    if (folder / "sweep.json").is_file():
+        return
+    info = {"format": 1, "name": spec.name, "trials": len(trials), "spec": spec.raw,
+            "trial_ids": [t.trial_id for t in trials]}
+    atomic_write_bytes(folder / "sweep.json", json.dumps(info, indent=1, sort_keys=True, default=str).encode())
+    if spec.text:
+        atomic_write_bytes(folder / "spec.toml", spec.text.encode())
+
+
+def _save_environment(folder: Path, backend, jobs, threads, device, scheduler) -> None:
+    path = folder / "environment.json"
+    records = []
+    if path.is_file():
+        try:
+            records = json.loads(path.read_text())
+        except ValueError:
+            records = []
+        if not isinstance(records, list):
+            records = [records]
+    records.append(environment.record(backend, jobs, threads, device, scheduler))
+    atomic_write_bytes(path, json.dumps(records, indent=1).encode())
+
+
+# -- checks that need the data -----------------------------------------------------------------------
+
+def _preflight(spec: Spec, trials) -> None:
+    """Load every dataset and resolve every model against it before anything is written."""
+    p = Problems()
+    seen = set()
+    for t in trials:
+        key = (t.model, t.dataset)
+        if key in seen:
+            continue
+        seen.add(key)
+        model, data = json.loads(t.model), json.loads(t.dataset)
+        with p.at():
+            ds = resolve_dataset(data)
+            resolve_model(model, ds)
+    if spec.train["device"] == "cuda":
+        with p.at():
+            _require_cuda()
+    p.raise_if_any(spec.source)
+
+
+def _require_cuda() -> None:
+    try:
+        from .. import cuda
+    except ImportError:
+        raise ConfigError("train.device", "the CUDA engine is not available in this installation") from None
+    cuda.require_device()
+
+
+# -- execution -----------------------------------------------------------------------------------------
+
+def _workers(backend: str, jobs: int | None, n_trials: int) -> tuple[int, int | None]:
+    cores = environment.cores()
+    if backend == "sequential":
+        return 1, cores
+    if backend == "dask":
+        return jobs or cores, None  # threads decided on each worker
+    n = max(1, min(jobs or cores, n_trials))
+    return n, max(1, cores // n)
+
+
+def _crash_types() -> tuple:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    types = [BrokenProcessPool, TerminatedWorkerError]
+    try:
+        from joblib.externals.loky.process_executor import BrokenProcessPool as LokyBroken
+
+        types.append(LokyBroken)
+    except ImportError:
+        pass
+    try:
+        from distributed.scheduler import KilledWorker
+
+        types.append(KilledWorker)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, scheduler, prog: Progress,
+             saved_before: int, total: int) -> None:
+    markers = folder / ".inflight"
+    shutil.rmtree(markers, ignore_errors=True)
+    markers.mkdir()
+    counts = {"done": 0, "diverged": 0, "failed": 0}
+    queue = list(packs)
+    crash_types = _crash_types()
+    client = None
+    try:
+        if backend == "dask":
+            client = _dask_client(scheduler, jobs)
+        while queue:
+            # Packs that were running when a worker died run alone, so a second death is theirs.
+            suspects = [p for p in queue if p.attempts > 0]
+            batch = [suspects[0]] if suspects else queue
+            finished, crash = _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts,
+                                     crash_types)
+            queue = [p for p in queue if p.pack_id not in finished]
+            if crash is None:
+                continue
+            running = {m.name.split(".")[0] for m in markers.iterdir()}
+            unfinished = [p for p in batch if p.pack_id not in finished]
+            hit = [p for p in unfinished if p.pack_id in running] or unfinished
+            for p in hit:
+                p.attempts += 1
+            for m in markers.iterdir():
+                m.unlink(missing_ok=True)
+            for p in [p for p in hit if p.attempts >= 2]:
+                _write_failed(p, folder, sweep, f"the worker running this pack died twice: {crash!r}",
+                              prog, counts)
+                queue.remove(p)
+            prog.message(f"a worker died ({type(crash).__name__}); retrying {len(hit)} pack(s) alone")
+    except KeyboardInterrupt:
+        raise Interrupted(folder, saved_before + counts["done"], total) from None
+    finally:
+        shutil.rmtree(markers, ignore_errors=True)
+        if client is not None:
+            _close_dask(client)
+
+
+def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, crash_types):
+    from joblib import Parallel, delayed, parallel_config
+
+    finished = set()
+    payloads = [p.payload(sweep, threads, str(markers)) for p in batch]
+    n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else max(1, min(jobs, len(batch))))
+    if backend == "loky" and len(batch) == 1:
+        n_jobs = 2  # still a separate process: a crash must not take the driver with it
+    try:
+        with parallel_config(backend=backend):
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(run_pack)(pl) for pl in payloads)
+            for res in results:
+                _save(res, folder, prog, counts)
+                finished.add(res["pack_id"])
+    except crash_types as exc:
+        return finished, exc
+    return finished, None
+
+
+def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
+    runs, curves = res["runs"], res["curves"]
+    write_pack(folder, next_part_number(folder), runs, curves)
+    counts["done"] += len(runs)
+    counts["diverged"] += int((runs["status"] == "diverged").sum())
+    counts["failed"] += int((runs["status"] == "failed").sum())
+    prog.update(counts["done"], counts["diverged"], counts["failed"])
+
+
+def _write_failed(pack, folder, sweep, reason, prog, counts) -> None:
+    payload = pack.payload(sweep, None, None)
+    rows = []
+    for t in payload["trials"]:
+        try:
+            raise RuntimeError(reason)
+        except RuntimeError:
+            rows.append(_failed(payload, t))
+    runs = pd.concat(rows, ignore_index=True).assign(
+        model_spec=json.dumps(payload["model"], sort_keys=True),
+        dataset_spec=json.dumps(payload["dataset"], sort_keys=True), device=payload["device"])
+    _save({"pack_id": pack.pack_id, "runs": runs, "curves": _no_curves()}, folder, prog, counts)
+
+
+def _dask_client(scheduler: str | None, jobs: int):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("backend", "dask needs the distributed package: pip install \"optengine[dask]\"") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise ConfigError("scheduler", f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    return Client(cluster)
+
+
+def _close_dask(client) -> None:
+    cluster = getattr(client, "cluster", None)
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
+

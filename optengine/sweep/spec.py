@@ -1,0 +1,568 @@
+"""Sweep specs: TOML -> a validated ``Spec`` (every problem reported at once, with its TOML path).
+
+Format (DESIGN.md)::
+
+    name = "quickstart"              # results go to results/<name>/
+    seeds = [0, 1]                   # crossed with every configuration
+    [model]      name = "mlp", hidden = [100, 100]     # or [[model]] tables: one axis entry each
+    [dataset]    name = "mnist1d"                      # or [[dataset]] tables
+    [train]      epochs = 10, batch_size = [32, 64], dtype = "float32", early_stopping = {patience = 5}
+    [optimizer]  name = ["sgd", "adam"], lr = [1e-3, 1e-2], momentum = 0.9
+    [optimizer.adamw]  weight_decay = [0.0, 0.01]      # per-rule settings and axes
+    [schedule]   name = ["constant", "cosine"], warmup_steps = 50
+    [schedule.step]    step_size = 100                 # per-schedule settings and axes
+    [clip]       norm = ["none", 1.0]                  # and/or value = [...]
+    [search]     kind = "random", trials = 50, seed = 0, lr = { log_uniform = [1e-4, 1e-1] }
+
+Every list is a grid axis. A setting a rule (or schedule) does not take is not an axis
+for it. In ``[model]`` and ``[dataset]`` a list is an axis only for settings whose default
+is a single value (``activation = ["relu", "tanh"]``); list-valued settings such as
+``sizes`` take ``[[model]]`` tables instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import numbers
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data import DATASETS, REQUIRED
+from ..errors import ConfigError, check_choice, check_number, closest
+from ..models import MODELS, model as make_model
+from ..optimizers import HYPER, RULE_HYPER, RULES, check_hyper_value
+from ..schedules import COMMON_PARAMS, KIND_PARAMS, KINDS, check_setting
+from ..train import DTYPES, _early_stopping
+from .problems import Problems, SpecError
+
+TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search")
+TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device")
+TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 64, "dtype": "float32", "early_stopping": None,
+                  "diverge_factor": 1e4, "device": "cpu"}
+DEVICES = ("cpu", "cuda")
+SURFACE_NOISE = {"n_samples": 1000, "seed": 0}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class Spec:
+    """A validated sweep spec: normalised axes plus the text it came from."""
+
+    name: str
+    description: str
+    seeds: list
+    models: list            # model settings dicts (axis)
+    datasets: list          # dataset settings dicts (axis); None for surface models' noise draws
+    train: dict             # epochs, batch_size, dtype: lists (axes); early_stopping, diverge_factor, device
+    rules: list             # optimizer names (axis)
+    rule_axes: dict         # rule -> {hyper: [values]} (only what the rule takes)
+    kinds: list             # schedule kinds (axis)
+    kind_axes: dict         # kind -> {setting: [values]}
+    clips: list             # [None | {"norm": c} | {"value": c}] (axis)
+    search: dict | None     # {"kind": "random", "trials", "seed", "dists": {path: (dist, args)}}
+    raw: dict = field(repr=False, default_factory=dict)
+    text: str = field(repr=False, default="")
+    source: str = "spec"
+
+    def canonical(self) -> str:
+        """The spec's content as canonical JSON: equal for equal specs whatever their layout or comments."""
+        return json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# -- entry points -------------------------------------------------------------------------------
+
+def load_spec(spec, name: str | None = None) -> Spec:
+    """A ``Spec`` from a TOML path, TOML text (``str`` containing a newline) or a dict. Raises SpecError."""
+    text = ""
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, dict):
+        raw, source = spec, "spec"
+    elif isinstance(spec, (str, Path)) and "\n" not in str(spec):
+        path = Path(spec)
+        source = str(path)
+        if not path.is_file():
+            raise SpecError([("spec", f"file not found: {path}" + ("" if path.suffix == ".toml" else
+                                                                     " (a sweep spec is a .toml file)"))], source)
+        text = path.read_text()
+        raw = _parse_toml(text, source)
+        if name is None and "name" not in raw:
+            name = path.stem
+    elif isinstance(spec, str):
+        text, source = spec, "spec"
+        raw = _parse_toml(text, source)
+    else:
+        raise SpecError([("spec", f"must be a path to a .toml file, TOML text or a dict, got {type(spec).__name__}")])
+    return validate(raw, text=text, source=source, default_name=name)
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError([("toml", f"not valid TOML: {exc}")], source) from None
+
+
+def validate(raw: dict, text: str = "", source: str = "spec", default_name: str | None = None) -> Spec:
+    """Check every part of a parsed spec; raise SpecError listing all problems, or return the Spec."""
+    p = Problems()
+    if not isinstance(raw, dict):
+        raise SpecError([("spec", "must be a table of settings")], source)
+    for key in raw:
+        if key not in TOP_KEYS:
+            p.add(key, f"unknown section or setting{closest(key, TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}")
+
+    name = raw.get("name", default_name)
+    if name is None:
+        p.add("name", "required: the sweep's name (its results go to results/<name>/)")
+    elif not isinstance(name, str) or not NAME_RE.match(name):
+        p.add("name", f"must be a folder-safe name (letters, digits, '.', '_', '-'), got {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        p.add("description", f"must be text, got {description!r}")
+
+    seeds = _seeds(raw.get("seeds", [0]), p)
+    models = _tables(raw.get("model"), "model", p, required=True)
+    datasets = _tables(raw.get("dataset"), "dataset", p, required=False)
+    model_list = [m for i, t in enumerate(models) for m in _expand_settings(t, _model_path(models, i), "model", p)]
+    dataset_list = [d for i, t in enumerate(datasets) for d in _expand_settings(t, _model_path(datasets, i, "dataset"),
+                                                                                 "dataset", p)]
+    if not dataset_list:
+        dataset_list = [None]
+    _check_model_data(model_list, dataset_list, p)
+    train = _train(raw.get("train", {}), p)
+    rules, rule_axes = _optimizer(raw.get("optimizer"), p)
+    kinds, kind_axes = _schedule(raw.get("schedule", {}), p)
+    clips = _clip(raw.get("clip", {}), p)
+    search = _search(raw.get("search"), rules, rule_axes, kinds, p)
+    if search is None:
+        for rule in rules:
+            if not rule_axes.get(rule, {}).get("lr"):
+                where = "optimizer.lr" if len(rules) == 1 else f"optimizer.lr (or optimizer.{rule}.lr)"
+                p.add(where, f"required for {rule}: a learning rate or a list of them, numbers in (0, inf)")
+    elif search["kind"] == "random":
+        for rule in rules:
+            if not rule_axes.get(rule, {}).get("lr") and not _has_dist(search, rule, "lr"):
+                p.add("optimizer.lr", f"required for {rule}: give a list or a [search] distribution for lr")
+    p.raise_if_any(source)
+    normalised = dict(raw)
+    normalised["name"] = name
+    return Spec(name=name, description=description, seeds=seeds, models=model_list, datasets=dataset_list,
+                train=train, rules=rules, rule_axes=rule_axes, kinds=kinds, kind_axes=kind_axes, clips=clips,
+                search=search, raw=normalised, text=text, source=source)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def _as_list(value):
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _path(prefix: str, key: str, index: int | None = None, n: int = 1) -> str:
+    base = f"{prefix}.{key}" if prefix else key
+    return f"{base}[{index}]" if index is not None and n > 1 else base
+
+
+def _axis(value, path: str, check, p: Problems) -> list:
+    """Values of one axis (a scalar is a one-value axis), each checked; problems name ``path[i]``."""
+    values = _as_list(value)
+    if not values:
+        p.add(path, "an empty list gives no trials; give at least one value")
+        return []
+    out = []
+    for i, v in enumerate(values):
+        with p.at():
+            out.append(check(v, _path("", path, i, len(values))))
+    if len(set(map(repr, out))) != len(out):
+        p.add(path, f"has repeated values {values!r}; each trial would run twice")
+    return out
+
+
+def _seeds(value, p: Problems) -> list:
+    return _axis(value, "seeds", lambda v, f: check_number(f, v, low=0, high=2**63 - 1, integer=True), p)
+
+
+def _tables(value, section: str, p: Problems, required: bool) -> list:
+    if value is None:
+        if required:
+            p.add(section, f"required: a [{section}] table with name = ...")
+        return []
+    tables = value if isinstance(value, list) else [value]
+    if not tables or not all(isinstance(t, dict) for t in tables):
+        p.add(section, f"must be a [{section}] table or [[{section}]] tables, got {value!r}")
+        return []
+    return tables
+
+
+def _model_path(tables, i, section="model"):
+    return f"{section}[{i}]" if len(tables) > 1 else section
+
+
+def _expand_settings(table: dict, path: str, section: str, p: Problems) -> list:
+    """A model or dataset table -> its settings dicts (scalar-default settings given as lists are axes)."""
+    name = table.get("name")
+    registry = MODELS if section == "model" else {**DATASETS, "surface_noise": None}
+    if name is None:
+        p.add(f"{path}.name", f"required; allowed: {', '.join(registry)}")
+        return []
+    try:
+        check_choice(f"{path}.name", name, list(registry))
+    except ConfigError as exc:
+        p.add_error(exc)
+        return []
+    if section == "model":
+        defaults = {k: (REQUIRED if v.default is inspect.Parameter.empty else v.default)
+                    for k, v in inspect.signature(MODELS[name]).parameters.items()}
+    elif name == "surface_noise":
+        defaults = SURFACE_NOISE
+    else:
+        defaults = DATASETS[name][2]
+    settings = {k: v for k, v in table.items() if k != "name"}
+    ok = True
+    for key in settings:
+        if key not in defaults:
+            p.add(f"{path}.{key}", f"{section} {name!r} does not take {key!r}{closest(key, defaults)}; "
+                                   f"allowed: {', '.join(defaults) or 'no settings'}")
+            ok = False
+    if section == "dataset":
+        for key, default in defaults.items():
+            if default is REQUIRED and key not in settings:
+                p.add(f"{path}.{key}", f"required for dataset {name!r}")
+                ok = False
+        if name == "file" and isinstance(settings.get("path"), str) and not Path(settings["path"]).is_file():
+            p.add(f"{path}.path", f"file not found: {settings['path']} (relative paths are from the folder "
+                                  "you run optengine in)")
+            ok = False
+    if not ok:
+        return []
+    axes = {}
+    for key, value in settings.items():
+        default = defaults[key]
+        scalar_default = isinstance(default, (str, int, float, bool)) and not isinstance(default, _Req)
+        if isinstance(value, list) and scalar_default:
+            if not value:
+                p.add(f"{path}.{key}", "an empty list gives no trials; give at least one value")
+                return []
+            axes[key] = value
+        else:
+            axes[key] = [value]
+    out = [{"name": name}]
+    for key, values in axes.items():
+        out = [{**d, key: v} for d in out for v in values]
+    return out
+
+
+_Req = type(REQUIRED)
+
+
+def _check_model_data(models: list, datasets: list, p: Problems) -> None:
+    """Build each model whose settings do not depend on the data, to catch bad values now."""
+    for m in models:
+        settings = {k: v for k, v in m.items() if k != "name"}
+        try:
+            make_model(m["name"], **settings)
+        except ConfigError as exc:
+            key = exc.field.split(".")[-1]
+            if key in settings or exc.field == "model":
+                p.add_error(ConfigError(exc.field if exc.field.startswith("model") else f"model.{exc.field}",
+                                        str(exc).split(": ", 1)[-1]))
+        surface = m["name"] in ("rosenbrock", "ravine", "beale", "noisy_quadratic")
+        for d in datasets:
+            if surface and d is not None and d["name"] != "surface_noise":
+                p.add("dataset.name", f"{m['name']} is a test surface: leave [dataset] out or use "
+                                      "name = \"surface_noise\"")
+            if not surface and (d is None or d["name"] == "surface_noise"):
+                p.add("dataset", f"model {m['name']!r} needs a [dataset] table, e.g. name = \"mnist1d\"")
+
+
+def _batch_value(v, f):
+    if v == "full":
+        return "full"
+    if isinstance(v, str):
+        raise ConfigError(f, f"must be an integer >= 1 or \"full\", got {v!r}")
+    return check_number(f, v, low=1, integer=True)
+
+
+def _train(table, p: Problems) -> dict:
+    if not isinstance(table, dict):
+        p.add("train", f"must be a table, got {table!r}")
+        return dict(TRAIN_DEFAULTS)
+    check = {
+        "epochs": lambda v, f: check_number(f, v, low=1, integer=True),
+        "batch_size": _batch_value,
+        "dtype": lambda v, f: check_choice(f, v, DTYPES),
+    }
+    out = {}
+    for key in table:
+        if key not in TRAIN_KEYS:
+            p.add(f"train.{key}", f"unknown setting{closest(key, TRAIN_KEYS)}; allowed: {', '.join(TRAIN_KEYS)}")
+    for key, fn in check.items():
+        out[key] = _axis(table.get(key, TRAIN_DEFAULTS[key]), f"train.{key}", fn, p)
+    es = table.get("early_stopping")
+    with p.at():
+        try:
+            _early_stopping(es)
+        except ConfigError as exc:
+            raise ConfigError(f"train.{exc.field}", str(exc).split(": ", 1)[-1]) from None
+    out["early_stopping"] = es
+    out["diverge_factor"] = TRAIN_DEFAULTS["diverge_factor"]
+    with p.at():
+        out["diverge_factor"] = check_number("train.diverge_factor", table.get("diverge_factor", 1e4),
+                                             low=1.0, low_open=True)
+    out["device"] = "cpu"
+    with p.at():
+        out["device"] = check_choice("train.device", table.get("device", "cpu"), DEVICES)
+    return out
+
+
+def _optimizer(table, p: Problems):
+    if table is None:
+        p.add("optimizer", "required: an [optimizer] table with name = ... and lr = ...")
+        return [], {}
+    if not isinstance(table, dict):
+        p.add("optimizer", f"must be a table, got {table!r}")
+        return [], {}
+    if "name" not in table:
+        p.add("optimizer.name", f"required: one rule or a list; allowed: {', '.join(RULES)}")
+        return [], {}
+    rules = _axis(table["name"], "optimizer.name", lambda v, f: check_choice(f, v, RULES), p)
+    common, per_rule = {}, {}
+    for key, value in table.items():
+        if key == "name":
+            continue
+        if key in RULES and isinstance(value, dict):
+            per_rule[key] = value
+        elif key in HYPER:
+            common[key] = value
+        else:
+            p.add(f"optimizer.{key}", f"unknown setting{closest(key, [*HYPER, *RULES])}; allowed: "
+                                      f"{', '.join(HYPER)}, or a per-rule table [optimizer.<rule>]")
+    for key in common:
+        takers = [r for r in rules if key in RULE_HYPER[r]]
+        if rules and not takers:
+            all_takers = [r for r in RULES if key in RULE_HYPER[r]]
+            p.add(f"optimizer.{key}", f"no optimizer of this sweep takes it ({', '.join(rules)}); "
+                                      f"it is taken by {', '.join(all_takers)}")
+    for rule, sub in per_rule.items():
+        if rule not in rules:
+            p.add(f"optimizer.{rule}", f"{rule} is not in optimizer.name ({', '.join(map(str, rules))})")
+        for key in sub:
+            if key not in RULE_HYPER[rule]:
+                p.add(f"optimizer.{rule}.{key}", f"{rule} does not take {key!r}{closest(key, RULE_HYPER[rule])}; "
+                                                 f"allowed: {', '.join(RULE_HYPER[rule])}")
+    checked = {}
+    for key, value in common.items():
+        checked[("", key)] = _axis(value, f"optimizer.{key}", lambda v, f, k=key: check_hyper_value(k, v, f), p)
+    for rule, sub in per_rule.items():
+        for key, value in sub.items():
+            if key in RULE_HYPER[rule]:
+                checked[(rule, key)] = _axis(value, f"optimizer.{rule}.{key}",
+                                             lambda v, f, k=key: check_hyper_value(k, v, f), p)
+    axes = {}
+    for rule in rules:
+        axes[rule] = {}
+        for key in RULE_HYPER[rule]:
+            values = checked.get((rule, key), checked.get(("", key)))
+            if values:
+                axes[rule][key] = values
+    return rules, axes
+
+
+def _schedule(table, p: Problems):
+    if not isinstance(table, dict):
+        p.add("schedule", f"must be a table, got {table!r}")
+        return ["constant"], {"constant": {}}
+    kinds = _axis(table.get("name", "constant"), "schedule.name", lambda v, f: check_choice(f, v, KINDS), p)
+    allowed = {k: {**KIND_PARAMS[k], **COMMON_PARAMS} for k in KINDS}
+    every = sorted({s for a in allowed.values() for s in a})
+    common, per_kind = {}, {}
+    for key, value in table.items():
+        if key == "name":
+            continue
+        if key in KINDS and isinstance(value, dict):
+            per_kind[key] = value
+        elif key in every:
+            common[key] = value
+        elif key == "lr":
+            p.add("schedule.lr", "the schedule's base lr is the optimizer's lr; set it in [optimizer]")
+        else:
+            p.add(f"schedule.{key}", f"unknown setting{closest(key, [*every, *KINDS])}; allowed: {', '.join(every)}, "
+                                     "or a per-schedule table [schedule.<name>]")
+    for key in common:
+        if kinds and not any(key in allowed[k] for k in kinds):
+            p.add(f"schedule.{key}", f"no schedule of this sweep takes it ({', '.join(map(str, kinds))}); "
+                                     f"taken by {', '.join(k for k in KINDS if key in allowed[k])}")
+    for kind, sub in per_kind.items():
+        if kind not in kinds:
+            p.add(f"schedule.{kind}", f"{kind} is not in schedule.name ({', '.join(map(str, kinds))})")
+        for key in sub:
+            if key not in allowed[kind]:
+                p.add(f"schedule.{kind}.{key}", f"the {kind} schedule does not take {key!r}"
+                                                f"{closest(key, allowed[kind])}; allowed: {', '.join(allowed[kind])}")
+    checked = {}
+    for key, value in common.items():
+        checked[("", key)] = _axis(value, f"schedule.{key}", lambda v, f, k=key: check_setting(k, v, f), p)
+    for kind, sub in per_kind.items():
+        for key, value in sub.items():
+            if key in allowed[kind]:
+                checked[(kind, key)] = _axis(value, f"schedule.{kind}.{key}",
+                                             lambda v, f, k=key: check_setting(k, v, f), p)
+    axes = {}
+    for kind in kinds:
+        axes[kind] = {}
+        for key in allowed[kind]:
+            values = checked.get((kind, key), checked.get(("", key)))
+            if values:
+                axes[kind][key] = values
+        for key, default in KIND_PARAMS[kind].items():
+            if default is None and key not in axes[kind] and key != "total_steps":
+                p.add(f"schedule.{key}" if len(kinds) == 1 else f"schedule.{kind}.{key}",
+                      f"the {kind} schedule needs {key}")
+    return kinds, axes
+
+
+def _clip_value(v, f):
+    if v == "none":
+        return "none"
+    return check_number(f, v, low=0.0, low_open=True)
+
+
+def _clip(table, p: Problems) -> list:
+    if table is None or table == {}:
+        return [None]
+    if not isinstance(table, dict):
+        p.add("clip", f"must be a table like {{norm = 1.0}} or {{value = 0.5}}, got {table!r}")
+        return [None]
+    out = []
+    for key in table:
+        if key not in ("norm", "value"):
+            p.add(f"clip.{key}", f"unknown setting{closest(key, ['norm', 'value'])}; allowed: norm, value "
+                                 "(a threshold > 0, \"none\", or a list of them)")
+    for key in ("norm", "value"):
+        if key in table:
+            for v in _axis(table[key], f"clip.{key}", _clip_value, p):
+                entry = None if v == "none" else {key: v}
+                if entry not in out:
+                    out.append(entry)
+    return out or [None]
+
+
+# -- [search] ------------------------------------------------------------------------------------------
+
+DISTS = ("uniform", "log_uniform", "int_uniform", "choice")
+SEARCH_KEYS = ("kind", "trials", "seed")
+SEARCH_KINDS = ("grid", "random")
+ALIASES = {**{h: f"optimizer.{h}" for h in HYPER}, "batch_size": "train.batch_size", "epochs": "train.epochs",
+           "name": "optimizer.name"}
+
+
+def _search(table, rules, rule_axes, kinds, p: Problems):
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        p.add("search", f"must be a table, got {table!r}")
+        return None
+    kind = table.get("kind", "random")
+    with p.at():
+        check_choice("search.kind", kind, SEARCH_KINDS)
+    if kind == "grid":
+        extra = [k for k in table if k != "kind"]
+        if extra:
+            p.add(f"search.{extra[0]}", "only random search takes trials, seed and distributions")
+        return None
+    out = {"kind": "random", "trials": 0, "seed": 0, "dists": {}}
+    if "trials" not in table:
+        p.add("search.trials", "required for random search: how many configurations to sample, an integer >= 1")
+    else:
+        with p.at():
+            out["trials"] = check_number("search.trials", table["trials"], low=1, high=1_000_000, integer=True)
+    with p.at():
+        out["seed"] = check_number("search.seed", table.get("seed", 0), low=0, high=2**63 - 1, integer=True)
+    flat = {}
+    _flatten({k: v for k, v in table.items() if k not in SEARCH_KEYS}, "", flat, p)
+    for path, dist in flat.items():
+        canon = ALIASES.get(path, path)
+        with p.at():
+            out["dists"][canon] = _dist(canon, dist, f"search.{path}", rules, kinds)
+    return out
+
+
+def _flatten(table, prefix, out, p):
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and any(k in DISTS for k in value):
+            out[path] = value
+        elif isinstance(value, dict):
+            _flatten(value, path, out, p)
+        else:
+            p.add(f"search.{path}", f"must be a distribution like {{log_uniform = [1e-4, 1e-1]}}; kinds: "
+                                    f"{', '.join(DISTS)}")
+
+
+def _target_check(canon: str, field: str, rules, kinds):
+    """The value check for a search path, or raise naming the allowed paths."""
+    parts = canon.split(".")
+    if parts[0] == "optimizer":
+        if len(parts) == 2 and parts[1] == "name":
+            return lambda v, f: check_choice(f, v, RULES)
+        key = parts[-1]
+        if len(parts) == 3:
+            check_choice(field.rsplit(".", 1)[0], parts[1], RULES)
+        if len(parts) in (2, 3) and key in HYPER:
+            return lambda v, f: check_hyper_value(key, v, f)
+    if parts[0] == "schedule":
+        key = parts[-1]
+        if len(parts) == 3:
+            check_choice(field.rsplit(".", 1)[0], parts[1], KINDS)
+        if len(parts) in (2, 3) and key in {**COMMON_PARAMS, **{k: 0 for a in KIND_PARAMS.values() for k in a}}:
+            return lambda v, f: check_setting(key, v, f)
+    if canon == "train.batch_size":
+        return _batch_value
+    if canon == "train.epochs":
+        return lambda v, f: check_number(f, v, low=1, integer=True)
+    if canon in ("clip.norm", "clip.value"):
+        return _clip_value
+    allowed = ["lr", "<hyperparameter>", "optimizer.<rule>.<hyperparameter>", "schedule.<setting>",
+               "schedule.<name>.<setting>", "batch_size", "epochs", "clip.norm", "clip.value", "optimizer.name"]
+    raise ConfigError(field, f"nothing to sample at {canon!r}{closest(canon, [*ALIASES, 'clip.norm'])}; "
+                             f"allowed: {', '.join(allowed)}")
+
+
+def _dist(canon: str, dist: dict, field: str, rules, kinds):
+    check = _target_check(canon, field, rules, kinds)
+    keys = [k for k in dist if k in DISTS]
+    bad = [k for k in dist if k not in DISTS]
+    if bad:
+        raise ConfigError(f"{field}.{bad[0]}", f"unknown distribution{closest(bad[0], DISTS)}; allowed: {', '.join(DISTS)}")
+    if len(keys) != 1:
+        raise ConfigError(field, f"give exactly one distribution of {', '.join(DISTS)}")
+    kind = keys[0]
+    args = dist[kind]
+    f = f"{field}.{kind}"
+    if not isinstance(args, list) or not args:
+        raise ConfigError(f, f"must be a non-empty list, got {args!r}")
+    if kind == "choice":
+        return kind, [check(v, f"{f}[{i}]") for i, v in enumerate(args)]
+    if len(args) != 2 or not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args):
+        raise ConfigError(f, f"must be [low, high], two numbers; got {args!r}")
+    lo, hi = args
+    if not lo < hi:
+        raise ConfigError(f, f"needs low < high, got {args!r}")
+    if kind == "log_uniform" and lo <= 0:
+        raise ConfigError(f, f"log_uniform needs 0 < low, got {args!r}")
+    if kind == "int_uniform" and (int(lo) != lo or int(hi) != hi):
+        raise ConfigError(f, f"int_uniform needs integer bounds, got {args!r}")
+    check(lo, f"{f}[0]")
+    check(hi, f"{f}[1]")
+    integer = canon.split(".")[-1] in ("batch_size", "epochs", "warmup_steps", "step_size", "total_steps")
+    if integer and kind == "uniform":
+        raise ConfigError(f, f"{canon.split('.')[-1]} is an integer: use int_uniform or log_uniform (rounded)")
+    return kind, [lo, hi, integer]
+
+
+def _has_dist(search, rule, key) -> bool:
+    return f"optimizer.{rule}.{key}" in search["dists"] or f"optimizer.{key}" in search["dists"]
+

@@ -1,0 +1,53 @@
+"""A trial: one frozen configuration of a sweep, with a stable ``trial_id``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..train import trial_id as hash_config
+
+
+def canonical(obj) -> str:
+    """Canonical JSON (sorted keys, no spaces): equal configurations give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration. The pack-level part (model ... device) is shared by the trials of a pack;
+    ``settings`` (canonical JSON) holds the rule, its hyperparameters, schedule, clipping and seed."""
+
+    trial_id: str
+    model: str
+    dataset: str
+    batch_size: int | str
+    epochs: int
+    dtype: str
+    early_stopping: str
+    diverge_factor: float
+    device: str
+    settings: str
+
+    @classmethod
+    def make(cls, model: dict, dataset: dict | None, batch_size, epochs: int, dtype: str, early_stopping,
+             diverge_factor: float, device: str, settings: dict) -> "Trial":
+        fields = dict(model=canonical(model), dataset=canonical(dataset), batch_size=batch_size, epochs=epochs,
+                      dtype=dtype, early_stopping=canonical(early_stopping), diverge_factor=float(diverge_factor),
+                      device=device, settings=canonical(settings))
+        return cls(trial_id=hash_config(fields), **fields)
+
+    @property
+    def pack_key(self) -> tuple:
+        return (self.model, self.dataset, self.batch_size, self.epochs, self.dtype, self.early_stopping,
+                self.diverge_factor, self.device)
+
+    def trial_dict(self) -> dict:
+        """The settings in ``train_pack``'s trial form, with this trial's id."""
+        return {**json.loads(self.settings), "trial_id": self.trial_id}
+
+    def config(self) -> dict:
+        """Everything that defines the trial, as plain values."""
+        return {"model": json.loads(self.model), "dataset": json.loads(self.dataset), "batch_size": self.batch_size,
+                "epochs": self.epochs, "dtype": self.dtype, "early_stopping": json.loads(self.early_stopping),
+                "diverge_factor": self.diverge_factor, "device": self.device, **json.loads(self.settings)}

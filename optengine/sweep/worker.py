@@ -1,0 +1,144 @@
+"""What a joblib worker runs: one pack -> its runs and curves tables.
+
+A pack that raises is rerun one trial at a time, so only the trials that raise become
+``status="failed"`` (with their error text). While a pack runs, a marker file named after
+it sits in ``marker_dir`` (when the driver can see the worker's disk): after a worker dies,
+the packs whose markers remain are the ones that were running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..clipping import clip_label, parse_clip
+from ..schedules import Schedule
+from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
+
+FAULT_ENV = "OPTENGINE_TEST_FAULT"  # tests only: "kill:<lr>" ends the worker, "raise:<lr>" raises in the trial
+_DATA_CACHE: dict = {}
+
+
+def run_pack(payload: dict) -> dict:
+    """Train one pack; return ``{"pack_id", "runs", "curves"}`` (failed trials included as rows)."""
+    marker = _mark(payload)
+    try:
+        threads = payload["threads"] or _auto_threads()
+        trials = payload["trials"]
+        try:
+            runs, curves = _train(payload, trials, threads)
+        except Exception:
+            if len(trials) == 1:
+                runs, curves = _failed(payload, trials[0]), _no_curves()
+            else:
+                parts = []
+                for t in trials:
+                    try:
+                        parts.append(_train(payload, [t], threads))
+                    except Exception:
+                        parts.append((_failed(payload, t), _no_curves()))
+                runs = pd.concat([r for r, _ in parts], ignore_index=True)
+                curves = pd.concat([c for _, c in parts], ignore_index=True)
+        runs = runs.assign(model_spec=json.dumps(payload["model"], sort_keys=True),
+                           dataset_spec=json.dumps(payload["dataset"], sort_keys=True),
+                           device=payload["device"])
+        return {"pack_id": payload["pack_id"], "runs": runs, "curves": curves}
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
+def _train(payload, trials, threads):
+    _inject_faults(trials)
+    kwargs = {}
+    if payload["device"] != "cpu":
+        kwargs["device"] = payload["device"]
+    return train_pack(payload["model"], _dataset(payload["dataset"]), trials, batch_size=payload["batch_size"],
+                      epochs=payload["epochs"], dtype=payload["dtype"], early_stopping=payload["early_stopping"],
+                      diverge_factor=payload["diverge_factor"], threads=threads, sweep=payload["sweep"], **kwargs)
+
+
+def _dataset(spec):
+    """The dataset of a pack, kept for the next packs of this worker (most sweeps have one)."""
+    if spec is None or spec.get("name") == "surface_noise":
+        return spec
+    key = json.dumps(spec, sort_keys=True)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) >= 4:
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[key] = resolve_dataset(spec)
+    return _DATA_CACHE[key]
+
+
+def _auto_threads() -> int:
+    """Numba threads for a task on a dask worker: the worker's cores shared by its concurrent tasks."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        from distributed import get_worker
+
+        slots = get_worker().state.nthreads
+    except Exception:
+        slots = 1
+    return max(1, cores // max(1, slots))
+
+
+def _mark(payload) -> Path | None:
+    folder = payload.get("marker_dir")
+    if not folder or not os.path.isdir(folder):
+        return None
+    path = Path(folder) / f"{payload['pack_id']}.{os.getpid()}"
+    try:
+        path.write_text("")
+    except OSError:
+        return None
+    return path
+
+
+def _inject_faults(trials) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec:
+        return
+    action, _, value = spec.partition(":")
+    if any(abs(t.get("lr", 0) - float(value)) < 1e-15 for t in trials):
+        if action == "kill":
+            os._exit(77)
+        if action == "raise":
+            raise RuntimeError(f"injected failure for lr={value} ({FAULT_ENV})")
+
+
+def _failed(payload, trial) -> pd.DataFrame:
+    """The runs row of a trial that raised: its settings, status "failed", the error, no metrics."""
+    error = traceback.format_exc(limit=-3).strip()[-2000:]
+    hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
+    try:
+        sched = dict(trial.get("schedule") or {"name": "constant"})
+        label = Schedule(sched.pop("name", "constant"), trial["lr"], **sched).label()
+    except Exception:
+        label = json.dumps(trial.get("schedule"))
+    try:
+        clip = clip_label(*parse_clip(trial.get("clip")))
+    except Exception:
+        clip = json.dumps(trial.get("clip"))
+    batch = payload["batch_size"]
+    row = {c: np.nan for c in RUN_COLUMNS}
+    row.update({
+        "trial_id": trial["trial_id"], "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
+        "dataset": (payload["dataset"] or {"name": "surface_noise"}).get("name", ""),
+        "optimizer": trial["optimizer"], "batch_size": batch if isinstance(batch, int) else -1,
+        "epochs": payload["epochs"], "seed": trial.get("seed", 0), "schedule": label, "clip": clip,
+        **hyper, "dtype": payload["dtype"], "status": "failed", "error": error,
+        "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
+    })
+    return pd.DataFrame([row], columns=RUN_COLUMNS)
+
+
+def _no_curves() -> pd.DataFrame:
+    from ..train import CURVE_COLUMNS
+
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
+                                      ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})
