@@ -1,7 +1,14 @@
-"""Command line: ``optengine train ...`` (one pack of trials) and ``optengine list``.
+"""Command line: ``optengine run | plan | report | list | train``.
+
+- ``run SPEC``: run (or resume) a sweep into ``results/<name>/``;
+- ``plan SPEC``: what a spec would run, without running it;
+- ``report DIR``: summary table, figures and report.md for a results folder;
+- ``list``: rules, schedules, models and datasets with their settings;
+- ``train``: one pack from flags, printed (no spec file needed).
 
 Errors go to stderr with exit code 2 and no traceback (``--debug`` shows it); they name
-the command-line flag at fault.
+the spec field or command-line flag at fault. Ctrl-C during ``run`` exits with 130 after
+saying how many trials are saved.
 """
 
 from __future__ import annotations
@@ -81,7 +88,44 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
     r.add_argument("--out", default=None, help="write runs and curves as Parquet files with this path prefix")
 
-    sub.add_parser("list", help="rules, schedules, models and datasets with their settings and defaults")
+    sub.add_parser("list", help="rules, schedules, models and datasets with their settings and defaults",
+                   description="Print the update rules, schedules, models and datasets with their settings "
+                               "and defaults.")
+
+    run = sub.add_parser("run", help="run (or resume) a sweep spec into results/<name>/",
+                         description="Run every trial of a sweep spec (.toml) and stream the results into "
+                                     "Parquet part files. Running the same command again resumes: only the "
+                                     "trials missing from the folder run.")
+    run.add_argument("spec", help="the sweep spec, e.g. sweeps/quickstart.toml")
+    run.add_argument("--out", default=None, help="results folder (default results/<name>)")
+    run.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    run.add_argument("--backend", default="loky", help="loky (processes, default), sequential or dask")
+    run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="with --backend dask: an existing dask.distributed scheduler (default: a local "
+                          "cluster of --jobs processes)")
+    run.add_argument("--fresh", action="store_true",
+                     help="delete the results already in the folder and start over")
+    run.add_argument("--retry-failed", action="store_true", help="also rerun trials saved as failed")
+    run.add_argument("--pack-size", type=int, default=None, help="most trials per compiled call (default: auto)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--report", action="store_true", help="print the report (and write figures) when done")
+
+    plan = sub.add_parser("plan", help="show what a sweep spec would run, without running it",
+                          description="Validate a sweep spec and print its trials, packs, axes and first trials.")
+    plan.add_argument("spec", help="the sweep spec (.toml)")
+    plan.add_argument("--jobs", type=int, default=None, help="worker processes to plan packs for")
+    plan.add_argument("--pack-size", type=int, default=None, help="most trials per pack")
+    plan.add_argument("--show", type=int, default=5, help="how many trials to print (default 5)")
+    plan.add_argument("--ids", action="store_true", help="print every trial_id")
+
+    rep = sub.add_parser("report", help="summary table, figures and report.md for a results folder",
+                         description="Print the best configuration per optimizer and write PNG figures and "
+                                     "report.md into the results folder.")
+    rep.add_argument("folder", help="a results folder, e.g. results/quickstart")
+    rep.add_argument("--metric", default="final_val_loss",
+                     help="ranking metric: final_val_loss (default), best_val_loss, final_val_metric, ...")
+    rep.add_argument("--mode", default=None, help="min or max (default: min for losses, max otherwise)")
+    rep.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     return p
 
 
@@ -198,19 +242,69 @@ def _cmd_list(a) -> int:
     return 0
 
 
+def _cmd_run(a) -> int:
+    import time
+
+    from .report import report
+    from .sweep import Interrupted, run_sweep
+
+    t0 = time.perf_counter()
+    try:
+        runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
+                         pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed)
+    except Interrupted as exc:
+        print(f"\noptengine: {exc}", file=sys.stderr)
+        return 130
+    status = runs["status"].astype(str).value_counts()
+    folder = a.out or f"results/{runs['sweep'].iloc[0] if len(runs) else ''}"
+    print(f"{len(runs)} trials in {folder}: " + ", ".join(f"{status.get(k, 0)} {k}" for k in
+                                                          ("ok", "diverged", "failed"))
+          + f" ({time.perf_counter() - t0:.1f} s)")
+    if a.report:
+        print(report(folder))
+    else:
+        print(f"next: optengine report {folder}")
+    return 0
+
+
+def _cmd_plan(a) -> int:
+    from .sweep.plan import format_plan, plan
+
+    info = plan(a.spec, jobs=a.jobs, pack_size=a.pack_size, show=a.show)
+    print(format_plan(info))
+    if a.ids:
+        print("\n".join(info["trial_ids"]))
+    return 0
+
+
+def _cmd_report(a) -> int:
+    from .report import report
+
+    print(report(a.folder, metric=a.metric, mode=a.mode, figures=not a.no_figures))
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .errors import ConfigError
 
+    commands = {"train": _cmd_train, "list": _cmd_list, "run": _cmd_run, "plan": _cmd_plan,
+                "report": _cmd_report}
     try:
-        return {"train": _cmd_train, "list": _cmd_list}[args.command](args)
+        return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print("optengine: interrupted", file=sys.stderr)
+        return 130
     except ConfigError as exc:
         if args.debug:
             raise
-        flag = _flag(exc.field) if args.command == "train" else exc.field
+        if args.command != "train":
+            print(f"optengine: error: {exc}", file=sys.stderr)
+            return 2
+        flag = _flag(exc.field)
         text = str(exc)
         if flag.startswith("--") and not exc.field.startswith("--"):
             text = f"{flag}: {text}"

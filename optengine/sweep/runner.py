@@ -41,6 +41,7 @@ from .packs import default_pack_size, make_packs
 from .problems import Problems
 from .progress import Progress
 from .spec import Spec, load_spec
+from .trial import canonical
 from .worker import _failed, _no_curves, run_pack
 
 BACKENDS = ("loky", "sequential", "dask")
@@ -129,7 +130,7 @@ def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
                                      "move them or choose another folder with --out")
         return
     old = info.get("spec")
-    if json.dumps(old, sort_keys=True, default=str) != spec.canonical():
+    if canonical(old) != spec.canonical():
         changed = _differences(old if isinstance(old, dict) else {}, spec.raw)
         raise ConfigError("out", f"{folder} holds the results of a different spec (differs in: "
                                  f"{', '.join(changed) or 'its content'}); run with --fresh to replace them, "

@@ -23,7 +23,6 @@ is a single value (``activation = ["relu", "tanh"]``); list-valued settings such
 from __future__ import annotations
 
 import inspect
-import json
 import numbers
 import re
 import tomllib
@@ -69,7 +68,9 @@ class Spec:
 
     def canonical(self) -> str:
         """The spec's content as canonical JSON: equal for equal specs whatever their layout or comments."""
-        return json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        from .trial import canonical
+
+        return canonical(self.raw)
 
 
 # -- entry points -------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""``optengine report DIR``: a summary table for the terminal, PNG figures and ``report.md`` in the folder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import analysis, plots
+from .results import atomic_write_bytes, load, read_sweep_info
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def _table(df: pd.DataFrame) -> list[list[str]]:
+    return [list(map(str, df.columns))] + [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
+
+
+def _text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.DataFrame:
+    """Best configuration per optimizer with the metric as ``mean ± std`` and the rule's divergence count."""
+    best = analysis.best_per_optimizer(runs, metric, mode)
+    other = "final_val_metric" if metric != "final_val_metric" else "final_val_loss"
+    other_mean = {}
+    for i, row in best.iterrows():
+        sel = runs[runs["trial_id"].isin(row["trial_ids"]) & (runs["status"].astype(str) == "ok")]
+        other_mean[i] = sel[other].mean() if len(sel) == len(row["trial_ids"]) else float("nan")
+    per_rule = runs.groupby("optimizer", observed=True, sort=False)["status"]
+    bad = per_rule.agg(lambda s: f"{int((s.astype(str) != 'ok').sum())}/{len(s)}")
+    table = best.drop(columns=["trial_ids", "diverged", "failed"]).copy()
+    table[metric] = [f"{_fmt(m)} ± {_fmt(s)}" if not math.isnan(s) else _fmt(m)
+                     for m, s in zip(best["mean"], best["std"])]
+    table[other] = [other_mean[i] for i in best.index]
+    table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
+    return table.drop(columns=["mean", "std"])
+
+
+def report(folder, metric: str = "final_val_loss", mode: str | None = None, figures: bool = True) -> str:
+    """Write ``report.md`` and figures into ``folder``; return the terminal summary."""
+    folder = Path(folder)
+    runs, curves = load(folder)
+    info = read_sweep_info(folder) or {}
+    name = info.get("name", folder.name)
+    if runs.empty:
+        return f"{folder}: no finished trials yet"
+    status = runs["status"].astype(str).value_counts()
+    counts = ", ".join(f"{status.get(s, 0)} {s}" for s in ("ok", "diverged", "failed"))
+    expected = info.get("trials")
+    head = f"sweep {name}: {len(runs)} trials" + (f" of {expected}" if expected and expected != len(runs) else "")
+    head += f" ({counts})"
+    table = best_table(runs, metric, mode)
+    direction = analysis.direction(metric, mode)
+    text = [head, f"best configuration per optimizer by {metric} ({'lower' if direction == 'min' else 'higher'} "
+                  "is better; mean ± std over seeds; configurations with a diverged or failed seed are not ranked):",
+            _text_table(_table(table))]
+
+    md = [f"# Sweep `{name}`", ""]
+    description = (info.get("spec") or {}).get("description")
+    if description:
+        md += [description, ""]
+    md += [head + ".", "", f"## Best configuration per optimizer (by `{metric}`)", "",
+           _md_table(_table(table)), ""]
+    sens = analysis.lr_sensitivity(runs, metric, mode)
+    md += [f"## Learning-rate sensitivity (`{metric}`, best over other settings, mean over seeds)", "",
+           _md_table(_table(sens.reset_index())), ""]
+    written = []
+    if figures:
+        fig_dir = folder / "figures"
+        written.append(plots.plot_lr_sensitivity(runs, fig_dir / "lr_sensitivity.png", metric, mode))
+        if len(curves):
+            written.append(plots.plot_best_curves(runs, curves, fig_dir / "best_curves.png", metric, mode))
+        if runs["batch_size"].nunique() > 1:
+            written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric, mode=mode))
+        md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
+    failed = runs[runs["status"].astype(str) == "failed"]
+    if len(failed):
+        md += ["## Failed trials", ""]
+        for _, r in failed.head(20).iterrows():
+            first = (r["error"].strip().splitlines() or [""])[-1]
+            md.append(f"- `{r['trial_id']}` {r['optimizer']} lr={r['lr']:g} seed={r['seed']}: {first}")
+        md.append("")
+    env = folder / "environment.json"
+    if env.is_file():
+        try:
+            rec = json.loads(env.read_text())[-1]
+            md += ["## Environment (last run)", "", f"{rec.get('host')}, {rec.get('cores')} cores, backend "
+                   f"{rec.get('backend')} x {rec.get('jobs')} jobs, numba threads per worker "
+                   f"{rec.get('numba_threads_per_worker')}, device {rec.get('device')}; "
+                   + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
+        except (ValueError, IndexError, AttributeError):
+            pass
+    atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
+    text.append(f"\nwrote {folder / 'report.md'}" + (f" and {len(written)} figure(s) in {folder / 'figures'}"
+                                                     if written else ""))
+    return "\n".join(text)
