@@ -251,7 +251,8 @@ def _cmd_run(a) -> int:
     t0 = time.perf_counter()
     try:
         runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
-                         pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed)
+                         pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed,
+                         messages=True)
     except Interrupted as exc:
         print(f"\noptengine: {exc}", file=sys.stderr)
         return 130

@@ -24,8 +24,12 @@ class Pack:
         return self.trials[0].pack_key
 
     def payload(self, sweep: str, threads: int | None, marker_dir: str | None) -> dict:
+        import os
+
+        from .worker import FAULT_ENV
+
         t = self.trials[0]
-        return {"pack_id": self.pack_id, "sweep": sweep, "threads": threads, "marker_dir": marker_dir,
+        return {"fault": os.environ.get(FAULT_ENV),"pack_id": self.pack_id, "sweep": sweep, "threads": threads, "marker_dir": marker_dir,
                 "model": json.loads(t.model), "dataset": json.loads(t.dataset), "batch_size": t.batch_size,
                 "epochs": t.epochs, "dtype": t.dtype, "early_stopping": json.loads(t.early_stopping),
                 "diverge_factor": t.diverge_factor, "device": t.device,

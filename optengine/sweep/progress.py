@@ -17,9 +17,11 @@ class Progress:
     """``update(done, diverged, failed)`` after each pack; redraws in place on a terminal, else
     prints a line at most every ``every`` seconds (and always the last one)."""
 
-    def __init__(self, total: int, enabled: bool = True, stream=None, every: float = 5.0, width: int = 24):
+    def __init__(self, total: int, enabled: bool = True, stream=None, every: float = 5.0, width: int = 24,
+                 messages: bool = True):
         self.total = total
         self.enabled = enabled
+        self.messages = messages
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every = every
@@ -51,6 +53,6 @@ class Progress:
             self.last = now
 
     def message(self, text: str) -> None:
-        if self.enabled:
+        if self.messages:
             self.stream.write(("\n" if self.tty and self.line else "") + text + "\n")
             self.stream.flush()

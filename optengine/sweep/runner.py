@@ -61,12 +61,13 @@ class Interrupted(Exception):
 
 def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
               fresh: bool = False, pack_size: int | None = None, progress: bool = False,
-              retry_failed: bool = False, device: str | None = None) -> pd.DataFrame:
+              retry_failed: bool = False, device: str | None = None, messages: bool | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep; return the runs table of its results folder.
 
     ``spec``: a .toml path, TOML text or a dict. ``out``: the results folder (default
     ``results/<name>``). ``jobs``: worker processes (default: one per core, at most one per
-    pack). ``retry_failed``: rerun trials saved as failed.
+    pack). ``retry_failed``: rerun trials saved as failed. ``progress``: a progress bar on stderr;
+    ``messages`` (default: as ``progress``): notes on stderr (resuming, retrying after a worker died).
     """
     spec = load_spec(spec)
     backend = check_choice("backend", backend, BACKENDS)
@@ -100,7 +101,7 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
         todo = [t for t in trials if t.trial_id not in done_ids]
         n_jobs, threads = _workers(backend, jobs, len(todo))
         _save_environment(folder, backend, n_jobs, threads, spec.train["device"], scheduler)
-        prog = Progress(len(todo), enabled=progress)
+        prog = Progress(len(todo), enabled=progress, messages=progress if messages is None else messages)
         if done_ids:
             prog.message(f"resuming {folder}: {len(trials) - len(todo)} of {len(trials)} trials already done")
         if todo:
@@ -115,8 +116,8 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
 def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError("out", f"{folder} exists and is not a folder")
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
+    if not folder.is_dir() or not [p for p in folder.iterdir() if p.name not in (".lock", ".inflight")]:
+        return  # new, empty, or left by a run killed before it saved the spec
     info = read_sweep_info(folder)
     if info is None:
         raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "

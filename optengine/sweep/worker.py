@@ -54,7 +54,7 @@ def run_pack(payload: dict) -> dict:
 
 
 def _train(payload, trials, threads):
-    _inject_faults(trials)
+    _inject_faults(payload.get("fault"), trials)
     kwargs = {}
     if payload["device"] != "cpu":
         kwargs["device"] = payload["device"]
@@ -99,8 +99,8 @@ def _mark(payload) -> Path | None:
     return path
 
 
-def _inject_faults(trials) -> None:
-    spec = os.environ.get(FAULT_ENV, "")
+def _inject_faults(spec, trials) -> None:
+    """Tests only: the driver's ``OPTENGINE_TEST_FAULT`` travels in the payload (workers may predate it)."""
     if not spec:
         return
     action, _, value = spec.partition(":")
