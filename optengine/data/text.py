@@ -128,7 +128,7 @@ def _check_parts(data, indices, indptr, shape, field, n_cols, what) -> sp.csr_ma
         bad = ~np.isfinite(data)
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise ConfigError(field, f"has {int(bad.sum())} non-finite value(s); the first is {data[pos]!r} in row "
+            raise ConfigError(field, f"has {int(bad.sum())} non-finite value(s); the first is {float(data[pos])!r} in row "
                                      f"{_first_row(indptr, pos)} at token {int(indices[pos])}")
     cols = limit if limit is not None else (int(indices.max()) + 1 if indices.size else 0)
     if n_cols is not None and shape is not None and shape[1] != n_cols:
