@@ -106,13 +106,14 @@ def sparse_loss_grad(ai, theta, X, yc, idx, grad, ws):
         return 0.0
     total = 0.0
     sc = grad.dtype.type(1.0 / rows)
+    one = grad.dtype.type(1.0)
     for i in range(rows):
         r = idx[i]
         z = ws[i * C:(i + 1) * C]
         _logits(ai, theta, X, r, z)
         label = yc[r]
         total += _softmax_loss(z, label, z)  # z now holds softmax(z)
-        z[label] -= 1.0
+        z[label] -= one
         for j in range(C):
             z[j] *= sc  # delta_i = (p_i - e_y) / B
             grad[wb + j] += z[j]
