@@ -89,6 +89,8 @@ def test_transforms(transform):
     ({"seed": -1}, "dataset.seed"),
     ({"val_fraction": 1.0}, "dataset.val_fraction"),
     ({"n_classes": 1}, "dataset.n_classes"),
+    ({"standardize": True}, "dataset.standardize"),
+    ({"standardize": "no"}, "dataset.standardize"),
 ])
 def test_generator_errors(kwargs, field):
     with pytest.raises(ConfigError) as e:
@@ -209,6 +211,16 @@ def test_npz_errors(tmp_path, case, field, message):
         load_text_npz(path=path, val_fraction=0.5, **kw)
     assert e.value.field == field, str(e.value)
     assert message in str(e.value)
+
+
+def test_npz_refuses_standardize(tmp_path):
+    X, y = tagged_docs()
+    path = tmp_path / "docs.npz"
+    np.savez(path, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape, y=y)
+    with pytest.raises(ConfigError, match="never standardised") as e:
+        load_text_npz(path=path, standardize=True)
+    assert e.value.field == "dataset.standardize"
+    assert load_text_npz(path=path, standardize=False).info["standardize"] == {"X": False, "y": False}
 
 
 def test_make_text_dataset_checks_labels_and_widths():

@@ -157,6 +157,17 @@ def split_csr(X: sp.csr_matrix, y, val_fraction, split_seed):
     return sp.csr_matrix(X[it]), yt, sp.csr_matrix(X[iv]), yv, info
 
 
+def check_no_standardize(value) -> None:
+    """``standardize`` (every dataset takes it) may only be false/omitted for bag-of-words data."""
+    if value is None or value is False or value is np.False_:
+        return
+    if value is True or value is np.True_:
+        raise ConfigError("dataset.standardize", "bag-of-words counts are never standardised (z-scoring would make "
+                                                 "every zero non-zero and erase the sparsity); use transform = "
+                                                 "\"log1p\", \"binary\" or \"tfidf\" to rescale them")
+    raise ConfigError("dataset.standardize", f"must be true or false (or omitted), got {value!r}")
+
+
 # -- transforms and the Dataset ------------------------------------------------------------------
 
 def apply_transform(Xt: sp.csr_matrix, Xv: sp.csr_matrix, transform: str):
@@ -227,7 +238,8 @@ def make_text_dataset(name, X_train, y_train, X_val, y_val, *, n_classes=None, i
 # -- the generator ------------------------------------------------------------------------------
 
 def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, rare_per_class=20,
-                   signal=0.05, zipf_exponent=1.1, transform="counts", val_fraction=0.2, seed=0) -> Dataset:
+                   signal=0.05, zipf_exponent=1.1, transform="counts", val_fraction=0.2, seed=0,
+                   standardize=False) -> Dataset:
     """Seeded bag-of-words documents: a Zipf vocabulary shared by all classes plus rare class tokens.
 
     Token ids are frequency ranks: background tokens are drawn with P(id = r) proportional
@@ -251,6 +263,7 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
     s = check_number("dataset.zipf_exponent", zipf_exponent, low=0.0)
     transform = check_choice("dataset.transform", transform, TRANSFORMS)
     seed = check_seed("dataset.seed", seed)
+    check_no_standardize(standardize)
     if n < 2 * C:
         raise ConfigError("dataset.n_docs", f"needs at least 2 documents per class ({2 * C} for {C} classes), got {n}")
     tail = V - V // 2
@@ -281,7 +294,7 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
 # -- the file loader -----------------------------------------------------------------------------
 
 def load_text_npz(*, path, target="y", labels_path=None, vocab_size=None, transform="counts",
-                  val_fraction=0.2, split_seed=0) -> Dataset:
+                  val_fraction=0.2, split_seed=0, standardize=False) -> Dataset:
     """Documents from an ``.npz`` file holding a CSR matrix and its labels.
 
     The file holds arrays ``data, indices, indptr, shape`` (the layout
@@ -293,6 +306,7 @@ def load_text_npz(*, path, target="y", labels_path=None, vocab_size=None, transf
     (``info["classes"]``). ``vocab_size`` (default: the matrix's column count) may widen
     the vocabulary. The documents are split by ``val_fraction`` (stratified when possible).
     """
+    check_no_standardize(standardize)
     p = _npz_path("dataset.path", path)
     target = str(target)
     arrays = _read_npz("dataset.path", p)
