@@ -221,6 +221,14 @@ def test_absent_features_under_adagrad_and_adam():
 # -- prepare: the ELL layout and the error catalogue -------------------------------------------------
 
 
+def test_an_npz_file_from_scipy_save_npz_is_accepted(tmp_path):
+    X, y = random_docs()
+    sp.save_npz(tmp_path / "X.npz", X)
+    m, p = model_and_params()
+    with np.load(tmp_path / "X.npz") as z:
+        assert m.loss_and_grad(p, z, y)[0] == m.loss_and_grad(p, X, y)[0]
+
+
 def test_ell_layout_from_every_input_kind():
     dense = np.array([[0, 2.0, 0, 1.0], [0, 0, 0, 0], [3.0, 0, 0, 0]])
     m = sparse_logreg(vocab_size=4, n_classes=2)
@@ -228,7 +236,9 @@ def test_ell_layout_from_every_input_kind():
     csr = sp.csr_matrix(dense)
     coo_dup = sp.coo_matrix(([1.0, 1.0, 1.0, 3.0, 0.0], ([0, 0, 0, 2, 2], [1, 1, 3, 0, 2])), shape=(3, 4))
     parts = {"data": csr.data, "indices": csr.indices, "indptr": csr.indptr}
-    for X in (dense, dense.tolist(), csr, sp.csr_array(dense), csr.tocsc(), coo_dup, parts,
+    import pandas as pd
+
+    for X in (dense, dense.tolist(), pd.DataFrame(dense), csr, sp.csr_array(dense), csr.tocsc(), coo_dup, parts,
               {**parts, "shape": np.array([3, 4])}):
         np.testing.assert_array_equal(m.features(X, np.float64), expect)
     E32 = m.features(csr, np.float32)

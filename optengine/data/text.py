@@ -21,6 +21,7 @@ usual text rescalings instead, computed on the training split only:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def as_csr(X, field: str, n_cols: int | None = None, what: str = "vocab_size") -
     if sp.issparse(X):
         A = X.tocsr()
         data, indices, indptr, shape = A.data, A.indices, A.indptr, A.shape
-    elif hasattr(X, "keys") and hasattr(X, "__getitem__"):
+    elif isinstance(X, Mapping):  # a dict, or np.load(...) of an .npz
         keys = list(X.keys())
         missing = [k for k in CSR_KEYS if k not in keys]
         if missing:
