@@ -85,11 +85,16 @@ def _surface_data(dataset_spec):
 
 
 def _fingerprint(*arrays) -> str:
+    import scipy.sparse
+
+    from .data.text import csr_fingerprint_parts
+
     h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
+    for array in arrays:
+        for a in (csr_fingerprint_parts(array) if scipy.sparse.issparse(array) else (array,)):
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(a.tobytes())
     return h.hexdigest()[:16]
 
 

@@ -18,6 +18,7 @@ from .mnist1d import load_mnist1d
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from .standardize import standardize
 from .synthetic import synthetic_classification, synthetic_regression
+from .text import load_text_npz, synthetic_text
 
 
 class _Required:
@@ -44,6 +45,10 @@ _BUILDERS = {
     "diabetes": (load_diabetes, "scikit-learn diabetes: 442 patients, 10 features, regression"),
     "synthetic_regression": (synthetic_regression, "linear y = X w + noise with Gaussian X and w"),
     "synthetic_classification": (synthetic_classification, "balanced Gaussian clusters"),
+    "synthetic_text": (synthetic_text, "bag-of-words documents (sparse CSR): Zipf vocabulary + rare class tokens; "
+                                       "for sparse_logreg"),
+    "text_npz": (load_text_npz, "your CSR bag-of-words .npz (data, indices, indptr, shape + labels); "
+                                "for sparse_logreg"),
     "file": (load_file, "your .csv / .parquet / .npz file"),
     "arrays": (from_arrays, "your in-memory numpy arrays"),
 }

@@ -26,6 +26,9 @@ def settings_from_dataset(name: str, settings: dict, ds) -> dict:
         settings.setdefault("n_outputs", ds.n_outputs)
     if name == "softmax_regression":
         settings.setdefault("n_classes", ds.n_outputs)
+    if name == "sparse_logreg":
+        settings.setdefault("vocab_size", ds.n_features)
+        settings.setdefault("n_classes", ds.n_outputs)
     if name == "mlp":
         settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
         if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):

@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import ConfigError, check_choice, check_number
 from . import dense, kernels, surfaces
 from .base import EVAL_CHUNK, Model
+from .sparse_model import sparse_logreg
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 
@@ -221,6 +222,7 @@ MODELS = {
     "linear_regression": linear_regression,
     "softmax_regression": softmax_regression,
     "mlp": mlp,
+    "sparse_logreg": sparse_logreg,
     "rosenbrock": rosenbrock,
     "ravine": ravine,
     "beale": beale,
