@@ -18,11 +18,16 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_cmd[0].strip() in [line.strip() for line in ci]
 
 
-def test_readme_quick_start_command_parses():
+def test_readme_quick_start_runs_the_quickstart_spec_and_its_report():
     from optengine.cli import _parser
+    from optengine.sweep import expand, load_spec
 
     readme = (ROOT / "README.md").read_text()
-    run = [b for b in _bash_blocks(readme) if "optengine train" in b][0]
-    argv = run.split(".venv/bin/optengine ", 1)[1].split()
-    args = _parser().parse_args(argv)
-    assert args.command == "train" and len(args.optimizer) == 7
+    run = [b for b in _bash_blocks(readme) if "optengine run" in b]
+    assert len(run) == 1, "README.md must hold one quick-start sweep command"
+    commands = [c.split(".venv/bin/optengine ", 1)[1].split() for c in run[0].split("&&") if "optengine " in c]
+    run_args, report_args = (_parser().parse_args(argv) for argv in commands)
+    assert run_args.command == "run" and run_args.spec == "sweeps/quickstart.toml"
+    assert report_args.command == "report" and report_args.folder == "results/quickstart"
+    spec = load_spec(ROOT / run_args.spec)
+    assert spec.name == "quickstart" and len(expand(spec)) == 28
