@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .trial import Trial
 
-MAX_PACK = 64
+MAX_PACK = 16
 
 
 @dataclass
