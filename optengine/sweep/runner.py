@@ -119,11 +119,17 @@ def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
     if not folder.is_dir() or not [p for p in folder.iterdir() if p.name not in (".lock", ".inflight")]:
         return  # new, empty, or left by a run killed before it saved the spec
     info = read_sweep_info(folder)
-    if info is None:
-        raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
-                                 "choose another folder with --out")
     foreign = [p.name for p in folder.iterdir() if p.name not in OWN_FILES and p.name not in OWN_DIRS
                and not p.name.endswith(".png") and not p.name.startswith(".")]
+    has_results = any((folder / "runs").glob("part-*.parquet")) if (folder / "runs").is_dir() else False
+    if info is None and not foreign and not has_results:
+        return  # a run killed before it saved sweep.json: nothing to keep
+    if info is None and (foreign or not fresh):
+        if not foreign:
+            raise ConfigError("out", f"{folder} holds an incomplete optengine results folder (no sweep.json); "
+                                     "run with --fresh to start it over, or choose another folder with --out")
+        raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
+                                 "choose another folder with --out")
     if fresh:
         if foreign:
             raise ConfigError("out", f"--fresh would delete the results in {folder}, but it also holds files "
@@ -154,11 +160,12 @@ def _clear(folder: Path) -> None:
     """``--fresh``: remove the results optengine wrote (never other files)."""
     for name in OWN_DIRS:
         shutil.rmtree(folder / name, ignore_errors=True)
-    for name in OWN_FILES:
-        if name != ".lock":
-            (folder / name).unlink(missing_ok=True)
     for png in folder.glob("*.png"):
         png.unlink()
+    for name in OWN_FILES:  # sweep.json last: a folder cleared halfway still says which sweep it held
+        if name not in (".lock", "sweep.json"):
+            (folder / name).unlink(missing_ok=True)
+    (folder / "sweep.json").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -180,11 +187,11 @@ def _locked(folder: Path):
 def _save_spec(folder: Path, spec: Spec, trials) -> None:
     if (folder / "sweep.json").is_file():
         return
+    if spec.text:
+        atomic_write_bytes(folder / "spec.toml", spec.text.encode())
     info = {"format": 1, "name": spec.name, "trials": len(trials), "spec": spec.raw,
             "trial_ids": [t.trial_id for t in trials]}
     atomic_write_bytes(folder / "sweep.json", json.dumps(info, indent=1, sort_keys=True, default=str).encode())
-    if spec.text:
-        atomic_write_bytes(folder / "spec.toml", spec.text.encode())
 
 
 def _save_environment(folder: Path, backend, jobs, threads, device, scheduler) -> None:
