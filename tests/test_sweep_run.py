@@ -312,3 +312,15 @@ def test_run_sweep_is_exported_and_returns_the_runs_table(reference):
     assert list(runs.columns[:11]) == ["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size",
                                        "epochs", "seed", "schedule", "clip"]
     assert Path(out).is_dir()
+
+
+def test_a_run_killed_before_it_saved_the_spec_is_simply_started_again(tmp_path):
+    text = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace('batch_size = [16, "full"]', "batch_size = 16")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".lock").write_text("")
+    (out / "spec.toml").write_text(text)
+    (out / "runs").mkdir()
+    (out / "runs" / ".part-000001.parquet.tmp-1").write_bytes(b"torn")
+    runs = run_sweep(write_spec(tmp_path, text), out, backend="sequential")
+    assert len(runs) == 12 and not list((out / "runs").glob(".part-*"))
