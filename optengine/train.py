@@ -183,7 +183,9 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
+    ``device="cuda"`` trains the pack on a GPU (``optengine/cuda``, dense models) with the same tables.
     """
+    device = _device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
     dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)

@@ -37,6 +37,8 @@ KC = 16
 MAX_THREADS = 256
 TN = TX * RN
 TM_MAX = (MAX_THREADS // TX) * RM
+TM_PAD = TM_MAX + 1  # shared tiles are padded by one column: conflict-free stores
+TN_PAD = TN + 1
 
 EPI_STORE, EPI_ACT, EPI_DACT = 0, 1, 2
 

@@ -5,7 +5,9 @@
 s1, s2 are K x P device arrays (one row per trial, float32 or float64, C order); rules (int64),
 lrs (float64) and ts (int64, the step counted from 1) have one entry per trial and hypers
 is K x len(HYPER) in the CPU's HYPER layout. Rules without state ignore s1/s2 (pass any
-array of the right shape, e.g. theta, as the CPU optimizer does).
+array of the right shape, e.g. theta, as the CPU optimizer does; pass device arrays then:
+numba copies each host-array argument separately, so aliased host arrays would clobber
+each other on the way back).
 
 The kernel is grid-stride over tiles of ``blockDim.x * ITEMS`` parameters of one trial:
 each thread derives the rule's scalars once per tile (``coefficients``), then updates

@@ -44,7 +44,7 @@ from ..rng import _STREAM_SHUFFLE, new_state
 from ..schedules import S_UNIT
 from . import require_device, simulating
 from .clipping import block_sum, clip_row
-from .gemm import EPI_ACT, EPI_DACT, EPI_STORE, KC, MAX_THREADS, TM_MAX, TN, TX, build as build_gemm
+from .gemm import EPI_ACT, EPI_DACT, EPI_STORE, KC, MAX_THREADS, TM_PAD, TN_PAD, TX, build as build_gemm
 from .optimizers import apply, coefficients
 from .rng import shuffle
 from .schedules import schedule_lr
@@ -132,8 +132,8 @@ def _build(dt):
         k = cuda.blockIdx.x
         if k >= theta.shape[0] or results[k, 0] != OK:
             return
-        As = cuda.shared.array((KC, TM_MAX + 1), dt)
-        Bs = cuda.shared.array((KC, TN + 1), dt)
+        As = cuda.shared.array((KC, TM_PAD), dt)
+        Bs = cuda.shared.array((KC, TN_PAD), dt)
         red = cuda.shared.array(MAX_THREADS, nb_float64)
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
@@ -223,8 +223,8 @@ def _build(dt):
         k = cuda.blockIdx.x
         if k >= theta.shape[0] or results[k, 0] != OK:
             return
-        As = cuda.shared.array((KC, TM_MAX + 1), dt)
-        Bs = cuda.shared.array((KC, TN + 1), dt)
+        As = cuda.shared.array((KC, TM_PAD), dt)
+        Bs = cuda.shared.array((KC, TN_PAD), dt)
         red = cuda.shared.array(MAX_THREADS, nb_float64)
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
