@@ -26,7 +26,7 @@ from numba import cuda
 from ..optimizers import (ADAGRAD, ADAMW, H_BETA1, H_BETA2, H_DECAY, H_EPS, H_L2, H_MOMENTUM, H_WD, MOMENTUM,
                           NESTEROV, RMSPROP, SGD)
 
-ITEMS = 4  # parameters per thread per tile
+ITEMS = 8  # parameters per thread per tile (amortises the per-tile scalars, e.g. Adam's two float64 powers)
 THREADS = 256
 
 

@@ -10,6 +10,8 @@ sums of the loss and the norm differ in their order, and tanh in its last bit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +21,11 @@ from optengine.cuda import pack_kernel as gpk
 from optengine.errors import ConfigError
 from optengine.train import CURVE_COLUMNS, RUN_COLUMNS
 
-RTOL = 1e-5
+# 1e-5 on the simulator (the float32 tolerance). On a real GPU, NVVM fuses a*b+c into
+# FMAs (one rounding instead of two) and libdevice's exp/log/tanh differ from libm in the last
+# bit; a few training steps compound that, so device runs are judged at 1e-4.
+RTOL = 1e-4 if os.environ.get("OPTENGINE_CUDA_TESTS") == "1" and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" \
+    else 1e-5
 FLOAT_CURVES = ["lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
 FLOAT_RUNS = ["final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss"]
 EXACT_RUNS = [c for c in RUN_COLUMNS if c not in FLOAT_RUNS + ["wall_s"]]
