@@ -40,6 +40,19 @@ def test_cuda_suite_on_the_simulator():
     print(f"tests/cuda on the simulator: {time.perf_counter() - t0:.1f} s\n{out.splitlines()[-1]}")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None, reason="numba-cuda is not installed")
+def test_kernels_compile_for_a_real_device():
+    """What the simulator cannot show: NVVM accepts the kernels (PTX for sm_90, no GPU needed)."""
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cuda" / "ptx_check.py")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode == 77:
+        pytest.skip(proc.stdout.strip())
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+
+
 def test_unknown_device_is_refused_before_any_data_is_loaded():
     with pytest.raises(ConfigError, match=r"^device:.*allowed: cpu, cuda"):
         oe.train(model=MLP, dataset="no-such-dataset", optimizer="adam", lr=1e-2, device="gpu")

@@ -6,6 +6,7 @@ prepared script runs end to end and reports what it should.
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,5 +23,7 @@ def test_gpu_benchmark_smoke(tmp_path, monkeypatch):
     assert set(res["bandwidth"]["rules"]) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}
     assert res["sweep"]["trials"] == 7 and res["sweep"]["status"] == {"ok": 7}
     assert res["sweep"]["flop"] > 0
-    assert max(res["cpu_agreement"]["max_rel_diff"].values()) <= 1e-5 and res["cpu_agreement"]["same_status"]
+    on_gpu = os.environ.get("NUMBA_ENABLE_CUDASIM") != "1"
+    assert max(res["cpu_agreement"]["max_rel_diff"].values()) <= (1e-4 if on_gpu else 1e-5)  # see test_cuda_pack
+    assert res["cpu_agreement"]["same_status"]
     assert "| rule | ms | GB/s | of copy |" in res["markdown"]

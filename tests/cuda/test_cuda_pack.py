@@ -117,6 +117,7 @@ def test_linear_regression_full_batch(targets):
 def test_block_sizes_and_multi_tile_layers(classes, threads, monkeypatch):
     """Wider than one 64-column tile and deeper than one 16-row chunk; 256 threads is the GPU's block."""
     monkeypatch.setattr(gpk, "SIM_THREADS", threads)
+    monkeypatch.setattr(gpk, "THREADS", threads)
     model = {"name": "mlp", "sizes": [5, 70, 3]}
     epochs = 1 if threads == 256 else 2
     compare(model, classes, MIXED[:2], batch_size=18, epochs=epochs)
