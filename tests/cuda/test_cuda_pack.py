@@ -57,6 +57,7 @@ def compare(model, dataset, trials, rtol=RTOL, **kw):
     # libdevice on a GPU), which AdaGrad's g / sqrt(s) passes on unscaled.
     scale = np.abs(p_cpu).max(axis=1, keepdims=True)
     worst_p = float(np.max(np.abs(p_cpu - p_gpu) / scale))
+    print(f"max relative difference: curves/runs {worst:.2g}, parameters {worst_p:.2g}")  # shown with -s
     assert worst <= rtol, f"curves/runs differ by {worst:.3g}"
     assert worst_p <= rtol, f"parameters differ by {worst_p:.3g}"
     assert np.isfinite(p_gpu).all()
@@ -166,3 +167,14 @@ def test_non_dense_models_are_refused_on_cuda():
         oe.train(model="rosenbrock", optimizer="adam", lr=0.1, device="cuda")
     with pytest.raises(ConfigError, match=r"^device:"):
         oe.train_pack(oe.model("beale"), None, [{"optimizer": "sgd", "lr": 0.1}], device="cuda")
+
+
+def test_float64_pack(classes):
+    compare({"name": "mlp", "sizes": [5, 6, 3], "activation": "tanh"}, classes, MIXED[:2], batch_size=16, epochs=2,
+            dtype="float64")
+
+
+def test_packs_too_big_for_the_device_run_in_groups(classes, monkeypatch):
+    """Trials are independent, so a pack split into groups of 2 gives the same tables."""
+    monkeypatch.setattr(gpk, "_group_size", lambda K, per_trial: 2)
+    compare({"name": "mlp", "sizes": [5, 7, 3]}, classes, MIXED[:3], batch_size=16, epochs=2)
