@@ -1,6 +1,8 @@
 """numba.cuda twins of the CPU kernels: update rules, schedules, clipping and the pack trainer.
 
-Same names and signatures as the CPU modules, one concept per file:
+Use: ``oe.train(..., device="cuda")`` or ``oe.train_pack(..., device="cuda")``. The modules
+have the CPU modules' names and arguments, with one row (or entry) per trial where the CPU
+kernel takes one trial, so one launch serves a whole pack; one concept per file:
 
 - ``optimizers.update``      the 7 update rules, one grid-stride launch for every trial of a pack
 - ``schedules.schedule_lr``  learning-rate schedules as device functions
@@ -13,6 +15,9 @@ The kernels need the ``numba-cuda`` package (``pip install 'optengine[cuda]'``) 
 GPU, or ``NUMBA_ENABLE_CUDASIM=1`` (set before numba is imported) for numba's CUDA simulator,
 which runs the same code in Python threads: slow, for tests only. Nothing falls back to the
 CPU silently: ``require_device()`` raises a ``ConfigError("device", ...)`` instead.
+
+Kernels are compiled for the device on first use in a process (tens of seconds for the
+trainer; not cached on disk, since numba would not notice a change in a called module).
 """
 
 from __future__ import annotations
