@@ -14,7 +14,8 @@ each thread derives the rule's scalars once per tile (``coefficients``), then up
 ITEMS coalesced elements (``apply``). The arithmetic is the CPU's, expression for expression,
 with scalars cast to the parameters' dtype; the only difference on a real GPU is that
 the compiler fuses a*b+c into one FMA (one rounding instead of two), so results agree
-to float32 rounding, not bit for bit. ``launch_update`` picks the grid.
+to float32 rounding, not bit for bit. ``launch_update`` picks the grid (and takes one trial
+the CPU way too: flat arrays, scalar rule, lr and t).
 """
 
 from __future__ import annotations
@@ -120,7 +121,19 @@ def grid_size(n_tiles: int, threads: int = THREADS) -> int:
 
 
 def launch_update(rules, theta, g, s1, s2, hypers, lrs, ts, threads: int = THREADS) -> None:
-    """``update`` with a grid sized for K x P parameters (device or host arrays)."""
+    """``update`` with a grid sized for K x P parameters (device or host arrays).
+
+    Also takes one trial the CPU's way: flat theta/g/s1/s2 with a scalar rule, lr and t and
+    a flat hyper vector (they become a pack of one).
+    """
+    import numpy as np
+
+    if theta.ndim == 1:
+        theta, g, s1, s2 = (a.reshape(1, a.shape[0]) for a in (theta, g, s1, s2))
+        rules = np.array([rules], dtype=np.int64)
+        hypers = np.asarray(hypers, dtype=np.float64).reshape(1, -1)
+        lrs = np.array([lrs], dtype=np.float64)
+        ts = np.array([ts], dtype=np.int64)
     n_trials, n = theta.shape
     tiles = n_trials * ((n + threads * ITEMS - 1) // (threads * ITEMS))
     update[grid_size(tiles, threads), threads](rules, theta, g, s1, s2, hypers, lrs, ts)

@@ -152,3 +152,18 @@ def test_shuffle_stream_equals_the_cpu_one():
             for _ in range(3):
                 R.shuffle(want, st)
         np.testing.assert_array_equal(orders[k], want)
+
+
+def test_one_trial_the_cpu_way():
+    """``launch_update`` with the CPU kernel's arguments: flat arrays, scalar rule, lr and t."""
+    rng = np.random.default_rng(4)
+    theta = rng.standard_normal(33).astype(np.float32)
+    g = rng.standard_normal(33).astype(np.float32)
+    hyper = O.hyper_vector(O.validate_hyper("adam", {"lr": 0.01}))
+    want = [theta.copy(), np.zeros(33, np.float32), np.zeros(33, np.float32)]
+    dev = [cuda.to_device(a.copy()) for a in want]
+    for t in (1, 2):
+        O.update(O.ADAM, want[0], g, want[1], want[2], hyper, 0.01, t)
+        gO.launch_update(O.ADAM, dev[0], cuda.to_device(g), dev[1], dev[2], hyper, 0.01, t, threads=16)
+    for w, d in zip(want, dev):
+        assert rel_err(w, d.copy_to_host()) <= RTOL
