@@ -55,6 +55,11 @@ SIM_THREADS = 16  # ... and in the simulator (Python threads: fewer is faster)
 SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"
 
 _KERNELS: dict = {}
+# At most 256 threads and at least 2 resident blocks per SM: caps ptxas at 128 registers per
+# thread (it takes ~170 otherwise, one block per SM; measured with ptxas -v for sm_90: 128
+# registers cost ~60 bytes of spills). The simulator's jit takes no launch bounds.
+MIN_BLOCKS_PER_SM = 2
+_LAUNCH = {} if simulating() else {"launch_bounds": (MAX_THREADS, MIN_BLOCKS_PER_SM)}
 
 
 def kernels(dtype):
@@ -124,7 +129,7 @@ def _build(dt):
                 S[k, d_off + i * n_out + j] = dt(2.0 * rr) * sc
         return total
 
-    @cuda.jit
+    @cuda.jit(**_LAUNCH)
     def step_kernel(ai, X, yc, yr, orders, row0, rows, batch, rows_cap, epoch, step,
                     theta, grad, s1, s2, S, rules, hypers, scheds, clip_modes, clip_cs,
                     diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr):
@@ -214,7 +219,7 @@ def _build(dt):
             norm_sum[k] += norm
             last_lr[k] = lr
 
-    @cuda.jit
+    @cuda.jit(**_LAUNCH)
     def eval_kernel(ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, results, mode, epoch, step,
                     n_train, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr,
                     best, best_epoch, train_loss, val_loss, val_metric, grad_norm, lrs, steps_at):

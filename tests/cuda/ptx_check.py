@@ -1,4 +1,4 @@
-"""Compile every CUDA kernel to PTX for a real device (sm_90) without a GPU: ``python tests/cuda/ptx_check.py``.
+"""Compile every CUDA kernel to PTX for a real device (sm_90) without a GPU: ``python tests/cuda/ptx_check.py [DIR]``.
 
 The simulator runs kernels as Python, so it cannot tell whether NVVM accepts them (a shape
 that is not a compile-time constant, a NumPy function CUDA lacks, ...). This script types
@@ -14,8 +14,35 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 SKIP = 77
+
+
+def _ptxas(ptx: str) -> str:
+    """Registers and spills per thread from ``ptxas -v`` when the toolkit has it (information only)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = shutil.which("ptxas") or next((p for p in (Path(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin",
+                                                          "ptxas"),) if p.is_file()), None)
+    if not exe:
+        return ""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "k.ptx")
+        src.write_text(ptx)
+        try:
+            out = subprocess.run([str(exe), "-arch=sm_90", "-v", str(src), "-o", str(Path(tmp, "k.cubin"))],
+                                 capture_output=True, text=True, timeout=300).stderr
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    lines = [line.split("ptxas info    :")[-1].strip() for line in out.splitlines()]
+    used = [i for i, line in enumerate(lines) if line.startswith("Used ")]
+    if not used:
+        return ""
+    spill = lines[used[-1] - 1] if "spill" in lines[used[-1] - 1] else ""
+    return f"; ptxas sm_90: {lines[used[-1]]}; {spill}"
 
 
 def main() -> int:
@@ -43,7 +70,7 @@ def main() -> int:
         return SKIP
 
     from optengine.cuda import clipping, optimizers, rng, schedules
-    from optengine.cuda.pack_kernel import kernels
+    from optengine.cuda.pack_kernel import _LAUNCH, kernels
 
     f2, i1, d1, d2 = "float32[:, ::1]", "int64[::1]", "float64[::1]", "float64[:, ::1]"
     step, ev = kernels("float32")
@@ -61,9 +88,14 @@ def main() -> int:
     }
     for name, (kernel, sig) in jobs.items():
         t0 = time.perf_counter()
-        ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+        options = _LAUNCH if name in ("step_kernel", "eval_kernel") else {}
+        ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0), **options)
         assert ".entry" in ptx
-        print(f"{name}: {len(ptx.splitlines())} lines of PTX in {time.perf_counter() - t0:.1f} s")
+        if options:
+            assert ".maxntid 256" in ptx and ".minnctapersm 2" in ptx, "launch bounds missing from the PTX"
+        if len(sys.argv) > 1:  # a folder to keep the PTX in (e.g. for ptxas -v)
+            Path(sys.argv[1], f"{name}.ptx").write_text(ptx)
+        print(f"{name}: {len(ptx.splitlines())} lines of PTX in {time.perf_counter() - t0:.1f} s{_ptxas(ptx)}")
     return 0
 
 
