@@ -23,7 +23,6 @@ trainer; not cached on disk, since numba would not notice a change in a called m
 from __future__ import annotations
 
 import importlib.util
-import os
 
 from ..errors import ConfigError
 
