@@ -20,7 +20,8 @@ from . import pack_kernel
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
 from .errors import ConfigError, check_choice, check_keys, check_number
-from .models import Model, check_dataset, model as make_model, settings_from_dataset
+from .models import MODELS, Model, check_dataset, model as make_model, settings_from_dataset
+from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
 from .optimizers import HYPER, RULE_HYPER, RULES, check_representable, hyper_vector, validate_hyper
@@ -179,14 +180,17 @@ def _schedule(spec, lr: float, prefix: str) -> Schedule:
 # -- the pack -------------------------------------------------------------------------------------
 
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
-               diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False, single=None):
+               diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False, single=None,
+               device="cpu"):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
     ``trials``: a list of dicts, each ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
     "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
+    ``device="cuda"`` trains the pack on a GPU (``optengine/cuda``, dense models) with the same tables.
     """
+    device = _device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
     dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
@@ -214,6 +218,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
         Xv, yvc, yvr = mdl.prepare(ds.X_val, ds.y_val, dtype, "dataset.X_val")
         ds_label = ds.name
         ds_key = f"{ds.name}:{_fingerprint(ds.X_train, ds.y_train, ds.X_val, ds.y_val)}"
+    if device == "cuda" and mdl.family != DENSE:
+        raise ConfigError("device", f"{mdl.name} cannot train on cuda: {CUDA_SUPPORTED} can; use device=\"cpu\"")
     n = X.shape[0]
     batch = _batch(batch_size, n)
     n_batches = math.ceil(n / batch)
@@ -248,12 +254,15 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     t0 = time.perf_counter()
+    trainer = pack_kernel.train_pack
+    if device == "cuda":
+        from .cuda.pack_kernel import train_pack as trainer
     try:
-        pack_kernel.train_pack(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                               EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                               float(diverge_factor), patience, float(min_delta),
-                               out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                               out["lr"], steps_at, results)
+        trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                float(diverge_factor), patience, float(min_delta),
+                out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
+                out["lr"], steps_at, results)
     finally:
         numba.set_num_threads(threads_before)
     wall = time.perf_counter() - t0
@@ -261,6 +270,23 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     runs = _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall / K)
     curves = _curves_table(ids, results, out, steps_at)
     return (runs, curves, params) if return_params else (runs, curves)
+
+
+CUDA_SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"
+
+
+def _device(device, model) -> str:
+    """Check ``device`` before any data is loaded: "cpu", or "cuda" with a usable GPU and a dense model."""
+    device = check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda":
+        from .cuda import require_device
+
+        require_device()
+        name = model.name if isinstance(model, Model) else model if isinstance(model, str) else \
+            model.get("name") if isinstance(model, dict) else None
+        if name in MODELS and name not in ("linear_regression", "softmax_regression", "mlp"):
+            raise ConfigError("device", f"{name} cannot train on cuda: {CUDA_SUPPORTED} can; use device=\"cpu\"")
+    return device
 
 
 def trial_id(config: dict) -> str:
@@ -318,18 +344,20 @@ def _curves_table(ids, results, out, steps_at):
 
 def train(model, dataset=None, optimizer: str = "adam", lr: float | None = None, batch_size=64, epochs: int = 10,
           seed: int = 0, schedule=None, clip=None, dtype: str = "float32", early_stopping=None,
-          diverge_factor: float = DEFAULT_DIVERGE_FACTOR, threads=None, return_params: bool = False, **hyper):
+          diverge_factor: float = DEFAULT_DIVERGE_FACTOR, threads=None, return_params: bool = False,
+          device: str = "cpu", **hyper):
     """Train one trial through the pack trainer; return ``(summary dict, curve DataFrame)``.
 
     ``oe.train(model="mlp"-settings or oe.model(...), dataset="mnist1d", optimizer="adam", lr=1e-2,
     batch_size=100, epochs=20, seed=0, schedule={"name": "cosine", "warmup_steps": 100},
     clip={"norm": 1.0})``. Extra keywords are the rule's hyperparameters (momentum, beta1, ...).
-    With ``return_params=True`` the trained parameter vector is returned third.
+    With ``return_params=True`` the trained parameter vector is returned third; ``device="cuda"``
+    trains on a GPU.
     """
     trial = {"optimizer": optimizer, "lr": lr, **hyper, "schedule": schedule, "clip": clip, "seed": seed}
     result = train_pack(model, dataset, [trial], batch_size=batch_size, epochs=epochs, dtype=dtype,
                         early_stopping=early_stopping, diverge_factor=diverge_factor, threads=threads,
-                        return_params=return_params, single=True)
+                        return_params=return_params, single=True, device=device)
     summary = result[0].iloc[0].to_dict()
     if return_params:
         return summary, result[1], result[2][0]

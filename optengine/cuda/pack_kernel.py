@@ -1,0 +1,461 @@
+"""The pack trainer on the GPU: the CPU's ``pack_kernel.train_pack`` for the dense family.
+
+Same signature and same outputs as the CPU twin (the per-epoch arrays and ``results`` are
+filled in place, ``params`` ends as the trained parameters), for linear regression,
+softmax regression and MLPs. Other model families raise ``ConfigError("device", ...)``.
+
+Design
+------
+- **One thread block per trial.** All trials of a pack advance together, one kernel
+  launch per optimisation step (``step_kernel``, K blocks): the block runs the trial's
+  forward pass, loss, backward pass, global-norm reduction, clipping, divergence check,
+  schedule and update rule, so nothing is shared between trials and a trial's numbers
+  depend on its own settings and seed only.
+- **Tiled matrix products** (``gemm.py``): each layer is a block-level GEMM through 16-deep
+  shared-memory chunks, 16 outputs per thread in registers; per step a trial does
+  forward (X_batch @ W + b), weight gradients (A^T @ delta) and input deltas
+  (delta @ W^T, masked by the activation's derivative).
+- **Everything stays on the device**: X, labels, every trial's parameters, gradient,
+  optimiser state, batch order and scratch (activations and two delta buffers). Each
+  epoch is: one shuffle launch (one thread per trial, the CPU's SplitMix64 stream),
+  one step launch per mini-batch, one evaluation launch (validation loss and metric,
+  epoch bookkeeping, early stopping). Only the per-epoch metrics come back.
+- **Same numbers as the CPU**: every sum the CPU does in float32 is done in the same order
+  by one thread; the float64 sums (loss, norm) are block reductions, which differ by float64
+  rounding only. Divergence is the CPU's rule: non-finite loss or gradient norm, or loss above
+  ``diverge_factor * max(1, |initial training loss|)``; the trial stops before the bad
+  gradient is applied, with status, step and epochs as on the CPU.
+- Big packs are split into groups of trials that fit in the device's free memory.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from numba import cuda, float32 as nb_float32, float64 as nb_float64
+
+from ..errors import ConfigError
+from ..models.dense import A_ACT, A_LAYERS, A_LOSS, A_SIZES, CROSS_ENTROPY
+from ..models.kernels import DENSE
+from ..pack_kernel import DIVERGED, EARLY_STOPPED, OK
+from ..rng import _STREAM_SHUFFLE, new_state
+from ..schedules import S_UNIT
+from . import require_device, simulating
+from .clipping import block_sum, clip_row
+from .gemm import EPI_ACT, EPI_DACT, EPI_STORE, KC, MAX_THREADS, TM_PAD, TN_PAD, TX, build as build_gemm
+from .optimizers import apply, coefficients
+from .rng import shuffle
+from .schedules import schedule_lr
+
+EVAL_ROWS = 128  # rows per forward pass when evaluating a whole split (at least the batch size)
+THREADS = 256  # threads per block on a GPU
+SIM_THREADS = 16  # ... and in the simulator (Python threads: fewer is faster)
+SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"
+
+_KERNELS: dict = {}
+# At most 256 threads and at least 2 resident blocks per SM: caps ptxas at 128 registers per
+# thread (it takes ~170 otherwise, one block per SM; measured with ptxas -v for sm_90: 128
+# registers cost ~60 bytes of spills). The simulator's jit takes no launch bounds.
+MIN_BLOCKS_PER_SM = 2
+_LAUNCH = {} if simulating() else {"launch_bounds": (MAX_THREADS, MIN_BLOCKS_PER_SM)}
+
+
+def kernels(dtype):
+    """(step_kernel, eval_kernel) compiled for float32 or float64 parameters."""
+    name = np.dtype(dtype).name
+    if name not in _KERNELS:
+        _KERNELS[name] = _build(nb_float32 if name == "float32" else nb_float64)
+    return _KERNELS[name]
+
+
+def _build(dt):
+    gemm = build_gemm(dt)
+    zero = np.dtype(dt.name).type(0.0)
+
+    @cuda.jit(device=True)
+    def forward(ai, X, orders, k, row0, rows, use_orders, theta, S, As, Bs):
+        """The network on ``rows`` samples; layer l's outputs (rows x width) follow layer l-1's in
+        row k of S from offset 0; returns the offset of the network's output."""
+        n_layers = ai[A_LAYERS]
+        act = ai[A_ACT]
+        p_off = 0
+        z_off = 0
+        prev = 0
+        for l in range(n_layers):
+            din = ai[A_SIZES + l]
+            dout = ai[A_SIZES + l + 1]
+            epi = EPI_ACT if l < n_layers - 1 else EPI_STORE
+            gemm(rows, dout, din,
+                 X, orders, k, row0, use_orders, l == 0, True, S, prev, din, 1,
+                 theta, p_off, dout, 1,
+                 theta, True, p_off + din * dout,
+                 epi, act, S, z_off, dout, S, 0,
+                 As, Bs)
+            prev = z_off
+            z_off += rows * dout
+            p_off += din * dout + dout
+        return prev
+
+    @cuda.jit(device=True)
+    def row_loss(loss_kind, S, k, out_off, n_out, yc, yr, r, i, want, d_off, sc):
+        """Loss of output row i (data row r), as the CPU's ``_output_loss``; with ``want``, writes
+        sc * d(loss)/d(out) for the row into S at d_off."""
+        base = out_off + i * n_out
+        if loss_kind == CROSS_ENTROPY:
+            zmax = S[k, base]
+            for j in range(1, n_out):
+                if S[k, base + j] > zmax:
+                    zmax = S[k, base + j]
+            s = 0.0
+            for j in range(n_out):
+                s += math.exp(float(S[k, base + j] - zmax))
+            label = yc[r]
+            # float() on every float32 term: float64 arithmetic in the simulator too, as numba types it
+            total = math.log(s) + float(zmax) - float(S[k, base + label])
+            if want:
+                for j in range(n_out):
+                    d = dt(math.exp(float(S[k, base + j] - zmax)) / s)
+                    if j == label:
+                        d = dt(float(d) - 1.0)
+                    S[k, d_off + i * n_out + j] = d * sc
+            return total
+        total = 0.0
+        for j in range(n_out):
+            rr = S[k, base + j] - yr[r, j]
+            total += float(rr) * float(rr)
+            if want:
+                S[k, d_off + i * n_out + j] = dt(2.0 * rr) * sc
+        return total
+
+    @cuda.jit(**_LAUNCH)
+    def step_kernel(ai, X, yc, yr, orders, row0, rows, batch, rows_cap, epoch, step,
+                    theta, grad, s1, s2, S, rules, hypers, scheds, clip_modes, clip_cs,
+                    diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr):
+        """One optimisation step of every trial still training: block k = trial k."""
+        k = cuda.blockIdx.x
+        if k >= theta.shape[0] or results[k, 0] != OK:
+            return
+        As = cuda.shared.array((KC, TM_PAD), dt)
+        Bs = cuda.shared.array((KC, TN_PAD), dt)
+        red = cuda.shared.array(MAX_THREADS, nb_float64)
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        n_layers = ai[A_LAYERS]
+        act = ai[A_ACT]
+        loss_kind = ai[A_LOSS]
+        n_out = ai[A_SIZES + n_layers]
+        sum_w = 0
+        max_w = 0
+        for l in range(1, n_layers + 1):
+            sum_w += ai[A_SIZES + l]
+            max_w = max(max_w, ai[A_SIZES + l])
+        n_params = theta.shape[1]
+
+        out_off = forward(ai, X, orders, k, row0, rows, True, theta, S, As, Bs)
+        d_cur = rows_cap * sum_w
+        d_other = d_cur + batch * max_w
+        scale = 1.0 / rows if loss_kind == CROSS_ENTROPY else 1.0 / (rows * n_out)
+        sc = dt(scale)
+        part = 0.0
+        for i in range(tid, rows, nt):
+            part += row_loss(loss_kind, S, k, out_off, n_out, yc, yr, orders[k, row0 + i], i, True, d_cur, sc)
+        loss = block_sum(red, part) * scale  # block_sum synchronises: the deltas are in place
+
+        p_end = n_params
+        a_end = rows * (sum_w - n_out)
+        for l in range(n_layers - 1, -1, -1):
+            din = ai[A_SIZES + l]
+            dout = ai[A_SIZES + l + 1]
+            p_off = p_end - (din * dout + dout)
+            a_prev = a_end - rows * din
+            # dW (din x dout) = A_prev^T @ delta
+            gemm(din, dout, rows,
+                 X, orders, k, row0, True, l == 0, False, S, a_prev, 1, din,
+                 S, d_cur, dout, 1,
+                 theta, False, 0,
+                 EPI_STORE, act, grad, p_off, dout, S, 0,
+                 As, Bs)
+            for n in range(tid, dout, nt):
+                s = zero
+                for i in range(rows):
+                    s += S[k, d_cur + i * dout + n]
+                grad[k, p_off + din * dout + n] = s
+            if l > 0:
+                # delta_prev (rows x din) = (delta @ W^T) * act'(A_prev)
+                gemm(rows, din, dout,
+                     X, orders, k, row0, True, False, True, S, d_cur, dout, 1,
+                     theta, p_off, 1, dout,
+                     theta, False, 0,
+                     EPI_DACT, act, S, d_other, din, S, a_prev,
+                     As, Bs)
+                tmp = d_cur
+                d_cur = d_other
+                d_other = tmp
+                a_end = a_prev
+            p_end = p_off
+        cuda.syncthreads()  # the whole gradient is written
+
+        norm = clip_row(grad, k, clip_modes[k], clip_cs[k], red)
+        if not (math.isfinite(loss) and math.isfinite(norm)) or loss > diverge_factor * ref_loss[k]:
+            if tid == 0:
+                results[k, 0] = DIVERGED
+                results[k, 1] = step
+                results[k, 2] = step
+                results[k, 3] = epoch
+            return
+        sp = scheds[k]
+        if sp[S_UNIT] == 1.0:
+            lr = schedule_lr(sp, float(epoch))
+        else:
+            lr = schedule_lr(sp, float(step))
+        rule = rules[k]
+        co = coefficients(rule, hypers[k], lr, step + 1, theta)
+        for j in range(tid, n_params, nt):  # the same j per thread as clip_row: no barrier needed
+            apply(rule, co, theta, grad, s1, s2, k, j)
+        if tid == 0:
+            loss_sum[k] += loss * rows
+            norm_sum[k] += norm
+            last_lr[k] = lr
+
+    @cuda.jit(**_LAUNCH)
+    def eval_kernel(ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, results, mode, epoch, step,
+                    n_train, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr,
+                    best, best_epoch, train_loss, val_loss, val_metric, grad_norm, lrs, steps_at):
+        """(mean loss, metric) of every trial still training over all rows of (X, y); mode 0 sets the
+        divergence reference from it, mode 1 closes the epoch (the CPU trainer's per-epoch block)."""
+        k = cuda.blockIdx.x
+        if k >= theta.shape[0] or results[k, 0] != OK:
+            return
+        As = cuda.shared.array((KC, TM_PAD), dt)
+        Bs = cuda.shared.array((KC, TN_PAD), dt)
+        red = cuda.shared.array(MAX_THREADS, nb_float64)
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        n = X.shape[0]
+        n_layers = ai[A_LAYERS]
+        loss_kind = ai[A_LOSS]
+        n_out = ai[A_SIZES + n_layers]
+        part = 0.0
+        correct = 0
+        for j in range(tid, n_out, nt):
+            ssres[k, j] = 0.0
+        for lo in range(0, n, chunk):
+            rows = min(chunk, n - lo)
+            out_off = forward(ai, X, orders, k, lo, rows, False, theta, S, As, Bs)
+            for i in range(tid, rows, nt):
+                part += row_loss(loss_kind, S, k, out_off, n_out, yc, yr, lo + i, i, False, 0, zero)
+                if loss_kind == CROSS_ENTROPY:
+                    base = out_off + i * n_out
+                    bj = 0
+                    for j in range(1, n_out):
+                        if S[k, base + j] > S[k, base + bj]:
+                            bj = j
+                    if bj == yc[lo + i]:
+                        correct += 1
+            if loss_kind != CROSS_ENTROPY:
+                for j in range(tid, n_out, nt):  # one thread per output, rows in order: the CPU's sum
+                    acc = ssres[k, j]
+                    for i in range(rows):
+                        r = float(S[k, out_off + i * n_out + j]) - float(yr[lo + i, j])
+                        acc += r * r
+                    ssres[k, j] = acc
+            cuda.syncthreads()  # S is overwritten by the next chunk
+        total = block_sum(red, part)
+        n_correct = block_sum(red, float(correct))
+        if tid != 0:
+            return
+        if loss_kind == CROSS_ENTROPY:
+            vl = total / n
+            vm = n_correct / n
+        else:
+            vl = total / (n * n_out)
+            r2 = 0.0
+            for j in range(n_out):
+                if ss_tot[j] > 0:
+                    r2 += 1.0 - ssres[k, j] / ss_tot[j]
+                elif ssres[k, j] == 0:
+                    r2 += 1.0
+            vm = r2 / n_out
+        if mode == 0:
+            ref_loss[k] = max(abs(vl), 1.0)
+            return
+        train_loss[k, epoch] = loss_sum[k] / n_train
+        val_loss[k, epoch] = vl
+        val_metric[k, epoch] = vm
+        grad_norm[k, epoch] = norm_sum[k] / n_batches
+        lrs[k, epoch] = last_lr[k]
+        steps_at[k, epoch] = step
+        results[k, 2] = step
+        results[k, 3] = epoch + 1
+        loss_sum[k] = 0.0
+        norm_sum[k] = 0.0
+        if not math.isfinite(vl):
+            results[k, 0] = DIVERGED
+            results[k, 1] = step
+        elif vl < best[k] - min_delta:
+            best[k] = vl
+            best_epoch[k] = epoch
+        elif patience > 0 and epoch - best_epoch[k] >= patience:
+            results[k, 0] = EARLY_STOPPED
+
+    return step_kernel, eval_kernel
+
+
+# -- host side ---------------------------------------------------------------------------------
+
+def _ss_tot(yr) -> np.ndarray:
+    """Per-output total sum of squares of the targets, summed in the CPU's order (float64)."""
+    n, n_out = yr.shape
+    out = np.zeros(max(n_out, 1))
+    for j in range(n_out):
+        col = yr[:, j].astype(np.float64)
+        mean = np.cumsum(col)[-1] / n  # cumsum adds sequentially, as the CPU kernel does
+        d = yr[:, j] - mean
+        out[j] = np.cumsum(d * d)[-1]
+    return out
+
+
+def _nonempty(a, dtype):
+    """A device-friendly array: kernels index (0-sized) label arrays they never read."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.size == 0:
+        a = np.zeros((1,) * a.ndim, dtype=dtype)
+    return a
+
+
+def _threads(threads) -> int:
+    nt = threads if threads is not None else (SIM_THREADS if simulating() else THREADS)
+    if not (TX <= nt <= MAX_THREADS and nt % TX == 0):
+        raise ConfigError("threads", f"CUDA threads per block must be a multiple of {TX} in [{TX}, {MAX_THREADS}], "
+                                     f"got {nt!r}")
+    return int(nt)
+
+
+def _group_size(K: int, bytes_per_trial: int) -> int:
+    """Trials per group so that a group's buffers fit in 80% of the device's free memory."""
+    if simulating():
+        return K
+    try:
+        free, _ = cuda.current_context().get_memory_info()
+    except Exception:  # pragma: no cover - no context information
+        return K
+    return max(1, min(K, int(0.8 * free) // max(1, bytes_per_trial)))
+
+
+def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+               diverge_factor, patience, min_delta,
+               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, threads=None):
+    """Train every row of ``params`` (K x P) as its own trial on the GPU; the CPU twin's contract.
+
+    ``ws_size`` is unused (the GPU sizes its own scratch); ``eval_chunk`` caps the rows of one
+    evaluation pass. ``threads`` is the CUDA block size (default 256, 32 in the simulator).
+    """
+    require_device()
+    if family != DENSE:
+        raise ConfigError("device", f"the CUDA trainer supports {SUPPORTED}; train this model with device=\"cpu\"")
+    nt = _threads(threads)
+    K, P = params.shape
+    dtype = params.dtype
+    step_kernel, eval_kernel = kernels(dtype)
+    n = X.shape[0]
+    batch = int(batch)
+    n_batches = (n + batch - 1) // batch
+    n_layers = int(ai[A_LAYERS])
+    widths = [int(w) for w in ai[A_SIZES + 1:A_SIZES + 1 + n_layers]]
+    n_out = widths[-1]
+    chunk = max(batch, min(EVAL_ROWS, int(eval_chunk)))
+    s_cols = chunk * sum(widths) + 2 * batch * max(widths)
+    need_s1 = bool(np.any(rules != 0))
+    need_s2 = bool(np.any(rules >= 5))
+    itemsize = np.dtype(dtype).itemsize
+    per_trial = itemsize * (P * (2 + need_s1 + need_s2) + s_cols) + 4 * n + 8 * (20 + 6 * epochs + n_out)
+
+    d_ai = cuda.to_device(np.ascontiguousarray(ai, dtype=np.int64))
+    d_X = cuda.to_device(np.ascontiguousarray(X))
+    d_yc = cuda.to_device(_nonempty(yc, np.int64))
+    d_yr = cuda.to_device(_nonempty(yr, dtype))
+    d_Xv = cuda.to_device(np.ascontiguousarray(Xv))
+    d_yvc = cuda.to_device(_nonempty(yvc, np.int64))
+    d_yvr = cuda.to_device(_nonempty(yvr, dtype))
+    d_ss_tot = cuda.to_device(_ss_tot(yvr) if yvr.size else np.zeros(1))
+    d_ss_tot_train = cuda.to_device(_ss_tot(yr) if yr.size else np.zeros(1))
+
+    group = _group_size(K, per_trial)
+    for g0 in range(0, K, group):
+        sl = slice(g0, min(K, g0 + group))
+        _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
+                     d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
+                     rules[sl], hypers[sl], scheds[sl], clip_modes[sl], clip_cs[sl], seeds[sl], params[sl],
+                     float(diverge_factor), int(patience), float(min_delta),
+                     train_loss[sl], val_loss[sl], val_metric[sl], grad_norm[sl], lrs[sl], steps_at[sl],
+                     results[sl])
+
+
+def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
+                 d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
+                 rules, hypers, scheds, clip_modes, clip_cs, seeds, params, diverge_factor, patience, min_delta,
+                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
+    K, P = params.shape
+    dtype = params.dtype
+    theta = cuda.to_device(np.ascontiguousarray(params))
+    grad = cuda.device_array((K, P), dtype=dtype)
+    s1 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s1 else grad
+    s2 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s2 else grad
+    S = cuda.device_array((K, s_cols), dtype=dtype)
+    orders = cuda.to_device(np.tile(np.arange(n, dtype=np.int32), (K, 1)))
+    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in seeds], dtype=np.uint64))
+    d_rules = cuda.to_device(np.ascontiguousarray(rules, dtype=np.int64))
+    d_hypers = cuda.to_device(np.ascontiguousarray(hypers, dtype=np.float64))
+    d_scheds = cuda.to_device(np.ascontiguousarray(scheds, dtype=np.float64))
+    d_modes = cuda.to_device(np.ascontiguousarray(clip_modes, dtype=np.int64))
+    d_cs = cuda.to_device(np.ascontiguousarray(clip_cs, dtype=np.float64))
+    init = np.zeros((K, 4), dtype=np.int64)
+    init[:, 0] = OK
+    init[:, 1] = -1
+    d_results = cuda.to_device(init)
+    ref_loss = cuda.to_device(np.ones(K))
+    loss_sum = cuda.to_device(np.zeros(K))
+    norm_sum = cuda.to_device(np.zeros(K))
+    last_lr = cuda.to_device(np.zeros(K))
+    best = cuda.to_device(np.full(K, np.inf))
+    best_epoch = cuda.to_device(np.full(K, -1, dtype=np.int64))
+    ssres = cuda.device_array((K, max(n_out, 1)), dtype=np.float64)
+    outs = [cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)]
+    d_steps_at = cuda.to_device(np.zeros((K, epochs), dtype=np.int64))
+
+    def evaluate(X, yc, yr, ss_tot, mode, epoch, step):
+        eval_kernel[K, nt](d_ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
+                           n, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr, best,
+                           best_epoch, outs[0], outs[1], outs[2], outs[3], outs[4], d_steps_at)
+
+    # "Exploding" is judged against the full training loss at the start (one forward pass).
+    evaluate(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0)
+    shuffle_blocks = (K + 127) // 128
+    step = 0
+    for epoch in range(epochs):
+        if n_batches > 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # the simulator's uint64 wrap-around
+                shuffle[shuffle_blocks, 128](orders, states, d_results)
+        for b in range(n_batches):
+            row0 = b * batch
+            rows = min(n, row0 + batch) - row0
+            step_kernel[K, nt](d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
+                               theta, grad, s1, s2, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
+                               diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr)
+            step += 1
+        evaluate(d_Xv, d_yvc, d_yvr, d_ss_tot, 1, epoch, step)
+        status = d_results.copy_to_host()[:, 0]
+        if not np.any(status == OK):
+            break
+    params[:] = theta.copy_to_host()
+    results[:] = d_results.copy_to_host()
+    for host, dev in zip((train_loss, val_loss, val_metric, grad_norm, lrs), outs):
+        host[:] = dev.copy_to_host()
+    steps_at[:] = d_steps_at.copy_to_host()
+
+
+__all__ = ["train_pack", "kernels", "SUPPORTED", "EARLY_STOPPED"]
