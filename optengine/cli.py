@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop a trial after this many epochs without a better validation loss")
     s.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     s.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    s.add_argument("--device", default="cpu", help="cpu (default) or cuda (dense models; needs optengine[cuda])")
 
     r = t.add_argument_group("output")
     r.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="delete the results already in the folder and start over")
     run.add_argument("--retry-failed", action="store_true", help="also rerun trials saved as failed")
     run.add_argument("--pack-size", type=int, default=None, help="most trials per compiled call (default: auto)")
+    run.add_argument("--device", default=None, help="cpu or cuda: overrides the spec's train.device")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="print the report (and write figures) when done")
 
@@ -193,7 +195,7 @@ def _cmd_train(a) -> int:
               for r in a.optimizer for lr in a.lr for s in a.seed]
     t0 = time.perf_counter()
     runs, curves = train_pack(model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
-                              threads=a.threads, early_stopping=a.early_stopping)
+                              threads=a.threads, early_stopping=a.early_stopping, device=a.device)
     wall = time.perf_counter() - t0
     cols = ["optimizer", "lr", "seed", "status", "final_train_loss", "final_val_loss", "final_val_metric",
             "best_epoch", "steps"]
@@ -252,7 +254,7 @@ def _cmd_run(a) -> int:
     try:
         runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
                          pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed,
-                         messages=True)
+                         messages=True, device=a.device)
     except Interrupted as exc:
         print(f"\noptengine: {exc}", file=sys.stderr)
         return 130

@@ -190,7 +190,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
     ``device="cuda"`` trains the pack on a GPU (``optengine/cuda``, dense models) with the same tables.
     """
-    device = _device(device, model)
+    device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
     dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
@@ -275,7 +275,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
 CUDA_SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"
 
 
-def _device(device, model) -> str:
+def check_device(device, model) -> str:
     """Check ``device`` before any data is loaded: "cpu", or "cuda" with a usable GPU and a dense model."""
     device = check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda":

@@ -34,7 +34,7 @@ import pandas as pd
 from ..errors import ConfigError, check_choice, check_number
 from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
                        remove_leftovers, write_pack)
-from ..train import resolve_dataset, resolve_model
+from ..train import check_device, resolve_dataset, resolve_model
 from . import environment
 from .expand import expand
 from .packs import default_pack_size, make_packs
@@ -221,20 +221,13 @@ def _preflight(spec: Spec, trials) -> None:
         seen.add(key)
         model, data = json.loads(t.model), json.loads(t.dataset)
         with p.at():
+            try:
+                check_device(spec.train["device"], model)
+            except ConfigError as exc:
+                raise ConfigError("train.device", str(exc).split(": ", 1)[-1]) from None
             ds = resolve_dataset(data)
             resolve_model(model, ds)
-    if spec.train["device"] == "cuda":
-        with p.at():
-            _require_cuda()
     p.raise_if_any(spec.source)
-
-
-def _require_cuda() -> None:
-    try:
-        from .. import cuda
-    except ImportError:
-        raise ConfigError("train.device", "the CUDA engine is not available in this installation") from None
-    cuda.require_device()
 
 
 # -- execution -----------------------------------------------------------------------------------------
