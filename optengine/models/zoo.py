@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import ConfigError, check_choice, check_number
 from . import dense, kernels, surfaces
 from .base import EVAL_CHUNK, Model
+from .sequence_models import cnn1d, gru, rnn
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 
@@ -225,4 +226,7 @@ MODELS = {
     "ravine": ravine,
     "beale": beale,
     "noisy_quadratic": noisy_quadratic,
+    "cnn1d": cnn1d,
+    "rnn": rnn,
+    "gru": gru,
 }
