@@ -18,6 +18,7 @@ from .mnist1d import load_mnist1d
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from .standardize import standardize
 from .synthetic import synthetic_classification, synthetic_regression
+from .timeseries import ar2, mackey_glass, sines, window_series
 
 
 class _Required:
@@ -44,6 +45,9 @@ _BUILDERS = {
     "diabetes": (load_diabetes, "scikit-learn diabetes: 442 patients, 10 features, regression"),
     "synthetic_regression": (synthetic_regression, "linear y = X w + noise with Gaussian X and w"),
     "synthetic_classification": (synthetic_classification, "balanced Gaussian clusters"),
+    "sines": (sines, "time series: sum of sines + noise, windows -> next values (split in time order)"),
+    "ar2": (ar2, "time series: AR(2) process, windows -> next values (split in time order)"),
+    "mackey_glass": (mackey_glass, "time series: Mackey-Glass delay equation, windows -> next values (time order)"),
     "file": (load_file, "your .csv / .parquet / .npz file"),
     "arrays": (from_arrays, "your in-memory numpy arrays"),
 }
@@ -63,4 +67,4 @@ def dataset(name: str, **kwargs) -> Dataset:
 
 
 __all__ = ["DATASETS", "REQUIRED", "Dataset", "dataset", "from_arrays", "load_file", "make_dataset",
-           "standardize"]
+           "standardize", "window_series"]
