@@ -295,3 +295,11 @@ def test_gru_forecasts_sines(sines):
     s, _ = oe.train(model={"name": "gru", "hidden_size": 8}, dataset=sines, optimizer="rmsprop", lr=1e-2,
                     batch_size=16, epochs=8, clip={"norm": 1.0})
     assert s["final_val_metric"] > 0.8
+
+
+def test_preset_refuses_an_explicit_default_that_differs():
+    with pytest.raises(ConfigError, match="preset 'mnist1d' sets bidirectional = True") as e:
+        oe.model("gru", preset="mnist1d", bidirectional=False)
+    assert e.value.field == "model.bidirectional"
+    assert oe.model("gru", preset="mnist1d", hidden_size=6, seq_len=40).spec() == \
+        oe.model("gru", preset="mnist1d").spec()

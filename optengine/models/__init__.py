@@ -6,6 +6,7 @@ import inspect
 
 from ..errors import ConfigError, check_choice, check_keys
 from .base import Model
+from .sequence_models import resolve_preset
 from .zoo import MODELS
 
 
@@ -14,7 +15,7 @@ def model(name: str, **settings) -> Model:
     check_choice("model.name", name, list(MODELS))
     builder = MODELS[name]
     check_keys("model", settings, inspect.signature(builder).parameters, name)
-    return builder(**settings)
+    return builder(**resolve_preset(name, settings))
 
 
 def settings_from_dataset(name: str, settings: dict, ds) -> dict:

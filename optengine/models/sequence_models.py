@@ -191,8 +191,36 @@ def _per_layer(field, value, n_layers, low):
     return [v] * n_layers
 
 
+def resolve_preset(name, settings: dict) -> dict:
+    """``settings`` with ``preset`` expanded: the preset fills every setting not given; a given
+    setting that differs from the preset is refused (``oe.model`` calls this, so it knows exactly
+    which settings were given)."""
+    if settings.get("preset") is None or name not in PRESETS:
+        return settings
+    preset = check_choice("model.preset", settings["preset"], list(PRESETS[name]))
+    out = {k: v for k, v in settings.items() if k != "preset"}
+    for key, value in PRESETS[name][preset].items():
+        if out.get(key) is None:
+            out[key] = value
+        elif not _same(out[key], value):
+            raise ConfigError(f"model.{key}", f"preset {preset!r} sets {key} = {value!r}; got {out[key]!r} "
+                                              "(leave it out, or drop the preset)")
+    return out
+
+
+def _same(given, value) -> bool:
+    """Whether a given setting equals the preset's (one int stands for the same value in every layer)."""
+    given = list(given) if isinstance(given, tuple) else given
+    if isinstance(value, list) and not isinstance(given, list):
+        return all(_same(given, v) for v in value)
+    if isinstance(value, bool) or isinstance(given, bool):
+        return type(given) is type(value) and given == value
+    return given == value
+
+
 def _apply_preset(name, preset, given: dict, defaults: dict) -> dict:
-    """Settings of a preset: it fills what is left at its default and refuses conflicting values."""
+    """A preset given to the builder directly: it fills what is left at its default (``oe.model``
+    expands presets earlier, with ``resolve_preset``, and also refuses explicit defaults that differ)."""
     if preset is None:
         return given
     table = PRESETS[name]
