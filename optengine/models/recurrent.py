@@ -80,19 +80,19 @@ def workspace_size(ai) -> int:
 
 
 @kernel
-def _run_direction(ai, theta, p, x, reverse, st):
+def _run_direction(ai, theta, p, x, reverse, st, gi, gh):
     """Run one direction over the row ``x``; states (and GRU gates) go into ``st``.
 
     Step s handles time t = s (forward) or T-1-s (reverse); the state after step s is
     st[(s+1)*H:(s+2)*H] and st[0:H] is the zero initial state. GRU gates r, z, n and
     W_hn h + b_hn of step s follow at offsets (T+1)*H + (q*T + s)*H for q = 0..3.
+    ``gi``, ``gh`` (G*H each) are scratch for W_ih x + b_ih and W_hh h + b_hh.
     """
     cell = ai[A_CELL]
     D = ai[A_D]
     H = ai[A_H]
     T = ai[A_T]
-    G = 3 if cell == GRU else 1
-    GH = G * H
+    GH = gi.size
     W_ih = theta[p:p + GH * D]
     W_hh = theta[p + GH * D:p + GH * D + GH * H]
     b_ih = theta[p + GH * D + GH * H:p + GH * D + GH * H + GH]
@@ -106,86 +106,71 @@ def _run_direction(ai, theta, p, x, reverse, st):
         t = T - 1 - s if reverse else s
         h = st[s * H:(s + 1) * H]
         hn = st[(s + 1) * H:(s + 2) * H]
+        for k in range(GH):
+            a = b_ih[k]
+            for i in range(D):
+                a += W_ih[k * D + i] * x[t * D + i]
+            gi[k] = a
+            c = b_hh[k]
+            for m in range(H):
+                c += W_hh[k * H + m] * h[m]
+            gh[k] = c
         if cell == RNN:
             for k in range(H):
-                a = b_ih[k] + b_hh[k]
-                for i in range(D):
-                    a += W_ih[k * D + i] * x[t * D + i]
-                for m in range(H):
-                    a += W_hh[k * H + m] * h[m]
-                hn[k] = np.tanh(a)
+                hn[k] = np.tanh(gi[k] + gh[k])
         else:
-            r = st[gates + s * H:gates + (s + 1) * H]
-            z = st[gates + (T + s) * H:gates + (T + s + 1) * H]
-            n = st[gates + (2 * T + s) * H:gates + (2 * T + s + 1) * H]
-            ghn = st[gates + (3 * T + s) * H:gates + (3 * T + s + 1) * H]
             for k in range(H):
-                ar = b_ih[k] + b_hh[k]
-                az = b_ih[H + k] + b_hh[H + k]
-                ain = b_ih[2 * H + k]
-                ahn = b_hh[2 * H + k]
-                for i in range(D):
-                    xi = x[t * D + i]
-                    ar += W_ih[k * D + i] * xi
-                    az += W_ih[(H + k) * D + i] * xi
-                    ain += W_ih[(2 * H + k) * D + i] * xi
-                for m in range(H):
-                    hm = h[m]
-                    ar += W_hh[k * H + m] * hm
-                    az += W_hh[(H + k) * H + m] * hm
-                    ahn += W_hh[(2 * H + k) * H + m] * hm
-                rk = one / (one + np.exp(-ar))
-                zk = one / (one + np.exp(-az))
-                nk = np.tanh(ain + rk * ahn)
-                r[k] = rk
-                z[k] = zk
-                n[k] = nk
-                ghn[k] = ahn
+                rk = one / (one + np.exp(-(gi[k] + gh[k])))
+                zk = one / (one + np.exp(-(gi[H + k] + gh[H + k])))
+                nk = np.tanh(gi[2 * H + k] + rk * gh[2 * H + k])
+                st[gates + s * H + k] = rk
+                st[gates + (T + s) * H + k] = zk
+                st[gates + (2 * T + s) * H + k] = nk
+                st[gates + (3 * T + s) * H + k] = gh[2 * H + k]
                 hn[k] = (one - zk) * nk + zk * h[k]
 
 
 @kernel
-def _feature(ai, ws, f):
-    """Head input feature ``f`` (see module docstring) read from the states in ``ws``."""
+def _layout(ai):
+    """(states per direction, parameters per direction, gate rows G*H, head inputs F)."""
     H = ai[A_H]
     T = ai[A_T]
-    dirs = ai[A_DIRS]
-    per = (T + 1) * H + (4 * T * H if ai[A_CELL] == GRU else 0)
-    if ai[A_HEAD] == LAST:
-        d = f // H
-        j = f - d * H
-        s = T - 1
-    else:
-        t = f // (dirs * H)
-        rem = f - t * dirs * H
-        d = rem // H
-        j = rem - d * H
-        s = T - 1 - t if d == 1 else t
-    return ws[d * per + (s + 1) * H + j]
+    G = 3 if ai[A_CELL] == GRU else 1
+    per = (T + 1) * H + (4 * T * H if G == 3 else 0)
+    F = ai[A_DIRS] * H * (T if ai[A_HEAD] == ALL else 1)
+    return per, G * H * (ai[A_D] + H + 2), G * H, F
 
 
 @kernel
 def _forward(ai, theta, x, ws):
     """Forward pass of one row; returns the outputs view in ``ws``."""
     dirs = ai[A_DIRS]
-    G = 3 if ai[A_CELL] == GRU else 1
-    D = ai[A_D]
     H = ai[A_H]
     T = ai[A_T]
-    per = (T + 1) * H + (4 * T * H if G == 3 else 0)
-    block = G * H * (D + H + 2)
-    for d in range(dirs):
-        _run_direction(ai, theta, d * block, x, d == 1, ws[d * per:(d + 1) * per])
     n_out = ai[A_NOUT]
-    F = dirs * H * (T if ai[A_HEAD] == ALL else 1)
+    per, block, GH, F = _layout(ai)
+    o = dirs * per
+    out = ws[o:o + n_out]
+    gi = ws[o + 2 * n_out + 2 * H:o + 2 * n_out + 2 * H + GH]
+    gh = ws[o + 2 * n_out + 2 * H + GH:o + 2 * n_out + 2 * H + 2 * GH]
+    for d in range(dirs):
+        _run_direction(ai, theta, d * block, x, d == 1, ws[d * per:(d + 1) * per], gi, gh)
     p = dirs * block
-    out = ws[dirs * per:dirs * per + n_out]
     for j in range(n_out):
         out[j] = theta[p + n_out * F + j]
-    for f in range(F):
-        v = _feature(ai, ws, f)
-        for j in range(n_out):
-            out[j] += theta[p + j * F + f] * v
+    all_steps = ai[A_HEAD] == ALL
+    for d in range(dirs):
+        for t in range(T):
+            if not all_steps and t != (0 if d == 1 else T - 1):
+                continue
+            s = T - 1 - t if d == 1 else t
+            f0 = (t * dirs + d) * H if all_steps else d * H
+            hs = ws[d * per + (s + 1) * H:d * per + (s + 2) * H]
+            for j in range(n_out):
+                acc = out[j]
+                for m in range(H):
+                    acc += theta[p + j * F + f0 + m] * hs[m]
+                out[j] = acc
     return out
 
 
@@ -200,12 +185,8 @@ def rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     dirs = ai[A_DIRS]
     n_out = ai[A_NOUT]
     loss = ai[A_LOSS]
-    G = 3 if cell == GRU else 1
-    GH = G * H
-    per = (T + 1) * H + (4 * T * H if G == 3 else 0)
-    block = GH * (D + H + 2)
+    per, block, GH, F = _layout(ai)
     all_steps = ai[A_HEAD] == ALL
-    F = dirs * H * (T if all_steps else 1)
     p_head = dirs * block
     zero = grad.dtype.type(0.0)
     one = grad.dtype.type(1.0)
@@ -221,6 +202,7 @@ def rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     dbh = grad[p_head + n_out * F:p_head + n_out * F + n_out]
     sc = grad.dtype.type(loss_scale(loss, rows, n_out))
     total = 0.0
+    gates = (T + 1) * H
     for i in range(rows):
         r_ = idx[i]
         x = X[r_]
@@ -229,60 +211,49 @@ def rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
         for j in range(n_out):
             delta[j] *= sc
             dbh[j] += delta[j]
-        for f in range(F):
-            v = _feature(ai, ws, f)
-            for j in range(n_out):
-                dWh[j * F + f] += delta[j] * v
         for d in range(dirs):
             st = ws[d * per:(d + 1) * per]
             p = d * block
-            W_ih = theta[p:p + GH * D]
             W_hh = theta[p + GH * D:p + GH * D + GH * H]
             dW_ih = grad[p:p + GH * D]
             dW_hh = grad[p + GH * D:p + GH * D + GH * H]
             db_ih = grad[p + GH * D + GH * H:p + GH * D + GH * H + GH]
             db_hh = grad[p + GH * D + GH * H + GH:p + GH * D + GH * H + 2 * GH]
-            gates = (T + 1) * H
             for k in range(H):
                 dh[k] = zero
             for s in range(T - 1, -1, -1):
                 t = T - 1 - s if d == 1 else s
-                # gradient reaching the state after step s from the head
-                if all_steps or s == T - 1:
-                    f0 = ((t * dirs + d) * H) if all_steps else d * H
-                    for k in range(H):
-                        acc = dh[k]
-                        for j in range(n_out):
-                            acc += delta[j] * Wh[j * F + f0 + k]
-                        dh[k] = acc
                 h = st[s * H:(s + 1) * H]
                 hn = st[(s + 1) * H:(s + 2) * H]
+                if all_steps or s == T - 1:
+                    # the head reads this state: its weight gradient, and the gradient reaching the state
+                    f0 = (t * dirs + d) * H if all_steps else d * H
+                    for j in range(n_out):
+                        dj = delta[j]
+                        for k in range(H):
+                            dWh[j * F + f0 + k] += dj * hn[k]
+                            dh[k] += dj * Wh[j * F + f0 + k]
                 if cell == RNN:
                     for k in range(H):
                         gi[k] = dh[k] * (one - hn[k] * hn[k])
                         gh[k] = gi[k]
-                    for m in range(H):
-                        dhp[m] = zero
+                        dhp[k] = zero
                 else:
-                    r = st[gates + s * H:gates + (s + 1) * H]
-                    z = st[gates + (T + s) * H:gates + (T + s + 1) * H]
-                    n = st[gates + (2 * T + s) * H:gates + (2 * T + s + 1) * H]
-                    ghn = st[gates + (3 * T + s) * H:gates + (3 * T + s + 1) * H]
                     for k in range(H):
+                        rk = st[gates + s * H + k]
+                        zk = st[gates + (T + s) * H + k]
+                        nk = st[gates + (2 * T + s) * H + k]
                         g = dh[k]
-                        dn = g * (one - z[k])
-                        dz = g * (h[k] - n[k])
-                        dhp[k] = g * z[k]
-                        dan = dn * (one - n[k] * n[k])
-                        dr = dan * ghn[k]
-                        dar = dr * r[k] * (one - r[k])
-                        daz = dz * z[k] * (one - z[k])
+                        dhp[k] = g * zk
+                        dan = g * (one - zk) * (one - nk * nk)
+                        dar = dan * st[gates + (3 * T + s) * H + k] * rk * (one - rk)
+                        daz = g * (h[k] - nk) * zk * (one - zk)
                         gi[k] = dar
                         gi[H + k] = daz
                         gi[2 * H + k] = dan
                         gh[k] = dar
                         gh[H + k] = daz
-                        gh[2 * H + k] = dan * r[k]
+                        gh[2 * H + k] = dan * rk
                 for q in range(GH):
                     a = gi[q]
                     db_ih[q] += a

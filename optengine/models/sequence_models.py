@@ -245,10 +245,10 @@ def _n_outputs(n_outputs, loss):
     if n_outputs is None:
         raise ConfigError("model.n_outputs", "is required: classes (cross_entropy) or predicted values (mse) "
                                              "(or give a dataset so it can be inferred)")
-    low = 2 if loss == "cross_entropy" else 1
-    if loss == "cross_entropy" and isinstance(n_outputs, int) and n_outputs < 2:
-        raise ConfigError("model.n_outputs", f"a cross-entropy model needs at least 2 classes, got {n_outputs}")
-    return check_number("model.n_outputs", n_outputs, low=low, integer=True)
+    n = check_number("model.n_outputs", n_outputs, low=1, integer=True)
+    if loss == "cross_entropy" and n < 2:
+        raise ConfigError("model.n_outputs", f"a cross-entropy model needs at least 2 classes, got {n}")
+    return n
 
 
 CNN_DEFAULTS = {"in_channels": 1, "channels": [25, 25, 25], "kernel_size": [5, 3, 3], "stride": 2, "padding": 1,
