@@ -83,10 +83,19 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(HERE / "mnist1d_table.md"))
+    ap.add_argument("--update", action="store_true",
+                    help="rerun only --models and keep the other rows of the existing table (same seeds and steps)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows = run(args.models, args.seeds, args.steps, threads=args.threads)
     total = time.perf_counter() - t0
+    if args.update:
+        old = json.loads(Path(args.out).with_suffix(".json").read_text())
+        new = {r["model"]: r for r in rows}
+        if any(r["seeds"] != list(args.seeds) or r["steps"] != rows[0]["steps"] for r in old):
+            raise SystemExit("--update needs the same seeds and steps as the existing table")
+        rows = [new.pop(r["model"], r) for r in old] + list(new.values())
+        total = sum(r["wall_s"] for r in rows)
     text = (f"# MNIST-1D test accuracy (optengine)\n\n"
             f"Adam, lr 1e-2, batch 100, {rows[0]['steps']} steps ({rows[0]['epochs']} epochs of 4000), float32, "
             f"seeds {args.seeds}; accuracy on the 1000 test sequences after the last step. Published: "

@@ -176,7 +176,8 @@ def test_mnist1d_preset_is_the_reference_convbase():
     assert [s for _, s in m.param_shapes()] == [(25, 1, 5), (25,), (25, 25, 3), (25,), (25, 25, 3), (25,),
                                                (10, 125), (10,)]
     assert m.n_params == 5210 and (m.n_features, m.n_outputs) == (40, 10)
-    assert m.spec() == oe.model("cnn1d", input_length=40, n_outputs=10).spec()
+    assert m.spec() == oe.model("cnn1d", input_length=40, n_outputs=10, kernel_size=[5, 3, 3]).spec()
+    assert oe.model("cnn1d", input_length=40, n_outputs=10, channels=[8, 8]).layer_lengths() == [20, 10]
     with pytest.raises(ConfigError, match="model.channels"):
         oe.model("cnn1d", preset="mnist1d", channels=[8, 8])
 

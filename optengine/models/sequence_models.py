@@ -251,11 +251,11 @@ def _n_outputs(n_outputs, loss):
     return n
 
 
-CNN_DEFAULTS = {"in_channels": 1, "channels": [25, 25, 25], "kernel_size": [5, 3, 3], "stride": 2, "padding": 1,
+CNN_DEFAULTS = {"in_channels": 1, "channels": [25, 25, 25], "kernel_size": 3, "stride": 2, "padding": 1,
                 "loss": "cross_entropy"}
 
 
-def cnn1d(input_length=None, in_channels=1, channels=(25, 25, 25), kernel_size=(5, 3, 3), stride=2, padding=1,
+def cnn1d(input_length=None, in_channels=1, channels=(25, 25, 25), kernel_size=3, stride=2, padding=1,
           n_outputs=None, loss="cross_entropy", preset=None):
     """1-D CNN: Conv1d(kernel_size, stride, padding) + ReLU per entry of ``channels``, flatten, Linear.
 
