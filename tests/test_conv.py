@@ -114,7 +114,8 @@ def problem(cfg, n, seed, margin=1e-3):
         rng = np.random.default_rng([seed, attempt])
         params = rng.uniform(-0.8, 0.8, m.n_params)
         X = rng.standard_normal((n, m.n_features))
-        y = rng.integers(0, cfg["n_outputs"], n) if loss == "cross_entropy" else rng.standard_normal((n, cfg["n_outputs"]))
+        no = cfg["n_outputs"]
+        y = rng.integers(0, no, n) if loss == "cross_entropy" else rng.standard_normal((n, no))
         _, pre = ref_forward(params, X, cfg)
         if all(np.abs(z).min() > margin for z in pre):
             return m, params, X, y

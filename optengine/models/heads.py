@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import kernel
-from .dense import CROSS_ENTROPY, LOSSES, MSE  # noqa: F401  (one set of loss codes for every family)
+from .dense import CROSS_ENTROPY, LOSSES, MSE  # one set of loss codes for every family
+
+__all__ = ["CROSS_ENTROPY", "MSE", "LOSSES", "row_loss", "loss_scale", "row_metric", "finish_metric"]
 
 
 @kernel
