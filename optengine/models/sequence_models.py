@@ -231,7 +231,7 @@ def _apply_preset(name, preset, given: dict, defaults: dict) -> dict:
         norm = list(current) if isinstance(current, tuple) else current
         if current is None or norm == defaults.get(key):
             out[key] = value
-        elif norm != value and not (isinstance(value, list) and norm == value[0] and len(set(value)) == 1):
+        elif not _same(current, value):
             raise ConfigError(f"model.{key}", f"preset {preset!r} sets {key} = {value!r}; got {current!r} "
                                               "(leave it out, or drop the preset)")
     return out
