@@ -359,7 +359,7 @@ def test_constructor_errors(kwargs, field, message):
 
 def test_model_basics():
     m = sparse_logreg(vocab_size=7, n_classes=3)
-    assert isinstance(m, SparseLogReg) and m.family == SPARSE == 3
+    assert isinstance(m, SparseLogReg) and m.family == SPARSE == 4
     assert m.n_params == 7 * 3 + 3 and m.n_features == 7 and m.n_outputs == 3
     assert m.spec() == {"name": "sparse_logreg", "vocab_size": 7, "n_classes": 3, "init": "zeros"}
     assert np.all(m.init(0) == 0) and m.init(0, np.float32).dtype == np.float32

@@ -19,6 +19,7 @@ from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_i
 from .standardize import standardize
 from .synthetic import synthetic_classification, synthetic_regression
 from .text import load_text_npz, synthetic_text
+from .timeseries import ar2, mackey_glass, sines, window_series
 
 
 class _Required:
@@ -49,6 +50,9 @@ _BUILDERS = {
                                        "for sparse_logreg"),
     "text_npz": (load_text_npz, "your CSR bag-of-words .npz (data, indices, indptr, shape + labels); "
                                 "for sparse_logreg"),
+    "sines": (sines, "time series: sum of sines + noise, windows -> next values (split in time order)"),
+    "ar2": (ar2, "time series: AR(2) process, windows -> next values (split in time order)"),
+    "mackey_glass": (mackey_glass, "time series: Mackey-Glass delay equation, windows -> next values (time order)"),
     "file": (load_file, "your .csv / .parquet / .npz file"),
     "arrays": (from_arrays, "your in-memory numpy arrays"),
 }
@@ -68,4 +72,4 @@ def dataset(name: str, **kwargs) -> Dataset:
 
 
 __all__ = ["DATASETS", "REQUIRED", "Dataset", "dataset", "from_arrays", "load_file", "make_dataset",
-           "standardize"]
+           "standardize", "window_series"]

@@ -6,6 +6,7 @@ import inspect
 
 from ..errors import ConfigError, check_choice, check_keys
 from .base import Model
+from .sequence_models import resolve_preset
 from .zoo import MODELS
 
 
@@ -14,7 +15,7 @@ def model(name: str, **settings) -> Model:
     check_choice("model.name", name, list(MODELS))
     builder = MODELS[name]
     check_keys("model", settings, inspect.signature(builder).parameters, name)
-    return builder(**settings)
+    return builder(**resolve_preset(name, settings))
 
 
 def settings_from_dataset(name: str, settings: dict, ds) -> dict:
@@ -33,6 +34,21 @@ def settings_from_dataset(name: str, settings: dict, ds) -> dict:
         settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
         if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):
             settings["sizes"] = [ds.n_features, *settings.pop("hidden"), ds.n_outputs]
+    if name in ("cnn1d", "rnn", "gru"):
+        # A row of the dataset is one sequence: in_channels x input_length (CNN, channel-major) or
+        # seq_len steps x input_size (recurrent, time-major). MNIST-1D: 40 steps of 1 value.
+        settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
+        settings.setdefault("n_outputs", ds.n_outputs)
+        per, length = ("in_channels", "input_length") if name == "cnn1d" else ("input_size", "seq_len")
+        if settings.get(length) is None:
+            width = settings.get(per, ds.info.get("input_size", 1) if name != "cnn1d" else 1)
+            if isinstance(width, int) and width >= 1 and ds.n_features % width:
+                raise ConfigError(f"model.{per}", f"dataset {ds.name!r} has {ds.n_features} features per row, "
+                                                  f"not a whole number of steps of {per}={width}")
+            if isinstance(width, int) and width >= 1:
+                settings[length] = ds.n_features // width
+                if name != "cnn1d":
+                    settings.setdefault(per, width)
     return settings
 
 

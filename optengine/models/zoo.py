@@ -8,6 +8,7 @@ from ..errors import ConfigError, check_choice, check_number
 from . import dense, kernels, surfaces
 from .base import EVAL_CHUNK, Model
 from .sparse_model import sparse_logreg
+from .sequence_models import cnn1d, gru, rnn
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 
@@ -227,4 +228,7 @@ MODELS = {
     "ravine": ravine,
     "beale": beale,
     "noisy_quadratic": noisy_quadratic,
+    "cnn1d": cnn1d,
+    "rnn": rnn,
+    "gru": gru,
 }

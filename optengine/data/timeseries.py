@@ -1,0 +1,161 @@
+"""Time-series forecasting data: seeded series windowed into (input window -> next values).
+
+Three generators (``oe.dataset(name, ...)``), all univariate:
+
+- ``sines``:        x_t = sum_k a_k sin(2 pi t / P_k + phi_k) + noise * N(0, 1), phases from ``seed``;
+- ``ar2``:          x_t = phi1 x_{t-1} + phi2 x_{t-2} + noise * N(0, 1) (stationary coefficients only;
+                    200 burn-in steps are dropped);
+- ``mackey_glass``: dx/dt = beta x(t - tau) / (1 + x(t - tau)^exponent) - gamma x(t), Euler steps of
+                    0.1 time units, sampled every ``sample_every`` units after 500 units of burn-in;
+                    the constant initial history 1.2 is jittered by ``seed``; optional observation noise.
+
+Windowing: a row of X is ``window`` consecutive values (a ``window``-step, 1-input sequence for
+``rnn``/``gru``, or a 1-channel signal for ``cnn1d``), its target the next ``horizon`` values.
+The split is in time order, never shuffled: the series' first ``1 - val_fraction`` is the
+training part; training windows lie wholly inside it, validation windows have every target
+after it (their inputs may reach back into it, as a forecaster's would). With
+``standardize`` (default) the series is z-scored by the training part's mean and std
+before windowing, X and y alike; ``info`` keeps ``mean``, ``std`` and the raw ``series``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from optengine.errors import ConfigError, check_number
+
+from .dataset import Dataset, make_dataset
+from .split import check_seed
+
+
+def _flag(field, value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ConfigError(field, f"must be true or false, got {value!r}")
+
+
+def window_series(name, series, *, window, horizon, val_fraction, standardize, info) -> Dataset:
+    """Windows of a 1-D series, split in time order (see the module docstring)."""
+    series = np.asarray(series, dtype=np.float64)
+    n = series.size
+    window = check_number("dataset.window", window, low=1, integer=True)
+    horizon = check_number("dataset.horizon", horizon, low=1, integer=True)
+    val_fraction = check_number("dataset.val_fraction", val_fraction, low=0.0, high=1.0, low_open=True,
+                                high_open=True)
+    standardize = _flag("dataset.standardize", standardize)
+    split_at = n - math.ceil(val_fraction * n)
+    if split_at < window + horizon:
+        raise ConfigError("dataset.horizon", f"horizon too long for the series: window {window} + horizon {horizon} "
+                                             f"= {window + horizon} steps, but the training part has {split_at} "
+                                             f"of the {n} steps; use a longer series (n_steps), a shorter window "
+                                             "or horizon, or a smaller val_fraction")
+    if n - split_at < horizon:
+        raise ConfigError("dataset.horizon", f"horizon too long for the series: {horizon} target steps, but the "
+                                             f"validation part has only {n - split_at}; raise n_steps or "
+                                             "val_fraction")
+    mean, std = 0.0, 1.0
+    if standardize:
+        mean = float(series[:split_at].mean())
+        std = float(series[:split_at].std()) or 1.0
+    s = (series - mean) / std
+    starts_train = np.arange(0, split_at - window - horizon + 1)
+    starts_val = np.arange(split_at - window, n - window - horizon + 1)
+
+    def cut(starts):
+        X = np.stack([s[i:i + window] for i in starts])
+        y = np.stack([s[i + window:i + window + horizon] for i in starts])
+        return X, y
+
+    Xt, yt = cut(starts_train)
+    Xv, yv = cut(starts_val)
+    info = {**info, "source": "generated", "series": series, "window": window, "horizon": horizon,
+            "split": {"val_fraction": val_fraction, "time_order": True, "split_at": int(split_at)},
+            "input_size": 1, "mean": mean, "std": std,
+            "standardize": {"X": standardize, "y": standardize}}
+    names = [f"x[t-{window - i}]" for i in range(window)]
+    return make_dataset(name, "regression", Xt, yt, Xv, yv, feature_names=names, info=info)
+
+
+def _series_length(n_steps):
+    return check_number("dataset.n_steps", n_steps, low=4, integer=True)
+
+
+def sines(*, n_steps=2000, periods=(25.0, 60.0), amplitudes=None, noise=0.1, window=32, horizon=1,
+          val_fraction=0.2, seed=0, standardize=True) -> Dataset:
+    """Sum of sines with random phases plus Gaussian noise, windowed (see the module docstring)."""
+    n = _series_length(n_steps)
+    if not isinstance(periods, (list, tuple)) or not periods:
+        raise ConfigError("dataset.periods", f"must be a non-empty list of periods (steps), got {periods!r}")
+    periods = [check_number(f"dataset.periods[{i}]", p, low=0.0, low_open=True) for i, p in enumerate(periods)]
+    if amplitudes is None:
+        amplitudes = [1.0] * len(periods)
+    if not isinstance(amplitudes, (list, tuple)) or len(amplitudes) != len(periods):
+        raise ConfigError("dataset.amplitudes", f"must be a list with one amplitude per period ({len(periods)}), "
+                                                f"got {amplitudes!r}")
+    amplitudes = [check_number(f"dataset.amplitudes[{i}]", a) for i, a in enumerate(amplitudes)]
+    noise = check_number("dataset.noise", noise, low=0.0)
+    seed = check_seed("dataset.seed", seed)
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    phases = rng.uniform(0.0, 2.0 * np.pi, len(periods))
+    x = sum(a * np.sin(2.0 * np.pi * t / p + ph) for a, p, ph in zip(amplitudes, periods, phases))
+    x = x + noise * rng.standard_normal(n)
+    info = {"generator": "sines", "periods": periods, "amplitudes": amplitudes, "phases": phases,
+            "noise": noise, "seed": seed}
+    return window_series("sines", x, window=window, horizon=horizon, val_fraction=val_fraction,
+                         standardize=standardize, info=info)
+
+
+def ar2(*, n_steps=2000, phi1=1.5, phi2=-0.75, noise=1.0, window=32, horizon=1, val_fraction=0.2, seed=0,
+        standardize=True) -> Dataset:
+    """AR(2) process x_t = phi1 x_{t-1} + phi2 x_{t-2} + noise * e_t, windowed."""
+    n = _series_length(n_steps)
+    phi1 = check_number("dataset.phi1", phi1)
+    phi2 = check_number("dataset.phi2", phi2)
+    if not (-1.0 < phi2 < 1.0 and phi1 + phi2 < 1.0 and phi2 - phi1 < 1.0):
+        raise ConfigError("dataset.phi1", f"AR(2) with phi1={phi1}, phi2={phi2} is not stationary; need "
+                                          "-1 < phi2 < 1, phi1 + phi2 < 1 and phi2 - phi1 < 1")
+    noise = check_number("dataset.noise", noise, low=0.0, low_open=True)
+    seed = check_seed("dataset.seed", seed)
+    rng = np.random.default_rng(seed)
+    burn = 200
+    e = noise * rng.standard_normal(n + burn)
+    x = np.zeros(n + burn)
+    for t in range(2, n + burn):
+        x[t] = phi1 * x[t - 1] + phi2 * x[t - 2] + e[t]
+    info = {"generator": "ar2", "phi1": phi1, "phi2": phi2, "noise": noise, "seed": seed, "burn_in": burn}
+    return window_series("ar2", x[burn:], window=window, horizon=horizon, val_fraction=val_fraction,
+                         standardize=standardize, info=info)
+
+
+def mackey_glass(*, n_steps=2000, tau=17.0, beta=0.2, gamma=0.1, exponent=10.0, sample_every=1, noise=0.0,
+                 window=32, horizon=1, val_fraction=0.2, seed=0, standardize=True) -> Dataset:
+    """Mackey-Glass delay equation (chaotic for tau = 17), Euler-integrated, sampled and windowed."""
+    n = _series_length(n_steps)
+    tau = check_number("dataset.tau", tau, low=0.1)
+    beta = check_number("dataset.beta", beta, low=0.0, low_open=True)
+    gamma = check_number("dataset.gamma", gamma, low=0.0, low_open=True)
+    exponent = check_number("dataset.exponent", exponent, low=1.0)
+    every = check_number("dataset.sample_every", sample_every, low=1, integer=True)
+    noise = check_number("dataset.noise", noise, low=0.0)
+    seed = check_seed("dataset.seed", seed)
+    rng = np.random.default_rng(seed)
+    dt = 0.1
+    per_unit = 10
+    lag = int(round(tau / dt))
+    burn = 500 * per_unit
+    total = burn + n * every * per_unit + 1
+    x = np.empty(lag + total)
+    x[:lag + 1] = 1.2 + 0.1 * rng.uniform(-1.0, 1.0)
+    for i in range(lag, lag + total - 1):
+        d = x[i - lag]
+        x[i + 1] = x[i] + dt * (beta * d / (1.0 + d ** exponent) - gamma * x[i])
+    series = x[lag + burn::every * per_unit][:n].copy()
+    if noise:
+        series += noise * rng.standard_normal(n)
+    info = {"generator": "mackey_glass", "tau": tau, "beta": beta, "gamma": gamma, "exponent": exponent,
+            "dt": dt, "sample_every": every, "noise": noise, "seed": seed}
+    return window_series("mackey_glass", series, window=window, horizon=horizon, val_fraction=val_fraction,
+                         standardize=standardize, info=info)
