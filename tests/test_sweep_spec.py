@@ -52,10 +52,13 @@ def test_every_list_is_an_axis_and_the_sweep_is_their_product():
     text = """
     name = "t"
     seeds = [0, 1, 2]
-    [model]
+    [[model]]
     name = "mlp"
     hidden = [4]
-    activation = ["relu", "tanh"]
+    [[model]]
+    name = "mlp"
+    hidden = [4]
+    activation = "tanh"
     [dataset]
     name = "iris"
     [train]
@@ -72,10 +75,16 @@ def test_every_list_is_an_axis_and_the_sweep_is_their_product():
     # sgd: 2 lr; momentum: 2 lr x 2 momentum -> 6 rule configs; x 2 activations x 2 batches x 2 clips x 3 seeds
     assert len(trials) == 6 * 2 * 2 * 2 * 3
     assert len({t.trial_id for t in trials}) == len(trials)
-    acts = {json.loads(t.model)["activation"] for t in trials}
+    acts = {json.loads(t.model).get("activation", "relu") for t in trials}
     assert acts == {"relu", "tanh"}
     clips = {json.dumps(json.loads(t.settings)["clip"]) for t in trials}
     assert clips == {"null", '{"norm": 1.0}'}
+
+
+def test_model_settings_are_values_not_axes():
+    text = spec_text().replace('name = "softmax_regression"', 'name = "mlp"\nsizes = [4, 5, 3]')
+    trials = trials_of(text)
+    assert len(trials) == 1 and json.loads(trials[0].model)["sizes"] == [4, 5, 3]
 
 
 def test_per_rule_tables_are_axes_for_that_rule_only():

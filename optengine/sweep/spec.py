@@ -4,7 +4,7 @@ Format (DESIGN.md)::
 
     name = "quickstart"              # results go to results/<name>/
     seeds = [0, 1]                   # crossed with every configuration
-    [model]      name = "mlp", hidden = [100, 100]     # or [[model]] tables: one axis entry each
+    [model]      name = "mlp", hidden = [100, 100]     # or [[model]] tables: one per model
     [dataset]    name = "mnist1d"                      # or [[dataset]] tables
     [train]      epochs = 10, batch_size = [32, 64], dtype = "float32", early_stopping = {patience = 5}
     [optimizer]  name = ["sgd", "adam"], lr = [1e-3, 1e-2], momentum = 0.9
@@ -14,10 +14,10 @@ Format (DESIGN.md)::
     [clip]       norm = ["none", 1.0]                  # and/or value = [...]
     [search]     kind = "random", trials = 50, seed = 0, lr = { log_uniform = [1e-4, 1e-1] }
 
-Every list is a grid axis. A setting a rule (or schedule) does not take is not an axis
-for it. In ``[model]`` and ``[dataset]`` a list is an axis only for settings whose default
-is a single value (``activation = ["relu", "tanh"]``); list-valued settings such as
-``sizes`` take ``[[model]]`` tables instead.
+Every list in ``[train]``, ``[optimizer]``, ``[schedule]``, ``[clip]`` and ``seeds`` is a grid
+axis. A setting a rule (or schedule) does not take is not an axis for it. ``[model]`` and
+``[dataset]`` settings are passed as written (a list is a value: ``sizes``, per-layer
+``kernel_size``); to sweep models or datasets, give several ``[[model]]`` / ``[[dataset]]`` tables.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def _model_path(tables, i, section="model"):
 
 
 def _expand_settings(table: dict, path: str, section: str, p: Problems) -> list:
-    """A model or dataset table -> its settings dicts (scalar-default settings given as lists are axes)."""
+    """A model or dataset table, checked -> ``[settings]`` (values as written: a list is a value)."""
     name = table.get("name")
     registry = MODELS if section == "model" else {**DATASETS, "surface_noise": None}
     if name is None:
@@ -239,24 +239,8 @@ def _expand_settings(table: dict, path: str, section: str, p: Problems) -> list:
             ok = False
     if not ok:
         return []
-    axes = {}
-    for key, value in settings.items():
-        default = defaults[key]
-        scalar_default = isinstance(default, (str, int, float, bool)) and not isinstance(default, _Req)
-        if isinstance(value, list) and scalar_default:
-            if not value:
-                p.add(f"{path}.{key}", "an empty list gives no trials; give at least one value")
-                return []
-            axes[key] = value
-        else:
-            axes[key] = [value]
-    out = [{"name": name}]
-    for key, values in axes.items():
-        out = [{**d, key: v} for d in out for v in values]
-    return out
+    return [{"name": name, **settings}]
 
-
-_Req = type(REQUIRED)
 
 
 def _check_model_data(models: list, datasets: list, p: Problems) -> None:
