@@ -183,7 +183,7 @@ def test_same_numbers_with_two_processes_and_with_dask(reference, tmp_path):
     loky = run_sweep(spec, tmp_path / "loky", jobs=2, backend="loky", pack_size=5)
     pd.testing.assert_frame_equal(metrics(loky), metrics(ref))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         dask = run_sweep(spec, tmp_path / "dask", backend="dask", scheduler=cluster.scheduler_address,
                          pack_size=7)
     pd.testing.assert_frame_equal(metrics(dask), metrics(ref))

@@ -358,7 +358,7 @@ def _dask_client(scheduler: str | None, jobs: int):
         except OSError as exc:
             raise ConfigError("scheduler", f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address=":0")
     return Client(cluster)
 
 
