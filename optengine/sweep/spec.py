@@ -314,46 +314,55 @@ def _optimizer(table, p: Problems):
         p.add("optimizer.name", f"required: one rule or a list; allowed: {', '.join(RULES)}")
         return [], {}
     rules = _axis(table["name"], "optimizer.name", lambda v, f: check_choice(f, v, RULES), p)
-    common, per_rule = {}, {}
+    allowed = {r: list(RULE_HYPER[r]) for r in RULES}
+    axes = _owner_axes("optimizer", table, rules, allowed, check_hyper_value, "rule", p)
+    return rules, axes
+
+
+def _owner_axes(section: str, table: dict, chosen: list, allowed: dict, check, noun: str, p: Problems) -> dict:
+    """Settings of ``[optimizer]`` / ``[schedule]``: shared keys, and per-owner tables ``[section.<owner>]``.
+
+    ``allowed[owner]`` lists the keys each rule (or schedule) takes. A shared key reaches only the
+    owners that take it; an owner's own table overrides it. Returns ``{owner: {key: [values]}}``.
+    """
+    every = sorted({k for keys in allowed.values() for k in keys})
+    common, own = {}, {}
     for key, value in table.items():
         if key == "name":
             continue
-        if key in RULES and isinstance(value, dict):
-            per_rule[key] = value
-        elif key in HYPER:
+        if key in allowed and isinstance(value, dict):
+            own[key] = value
+        elif key in every:
             common[key] = value
+        elif section == "schedule" and key == "lr":
+            p.add("schedule.lr", "the schedule's base lr is the optimizer's lr; set it in [optimizer]")
         else:
-            p.add(f"optimizer.{key}", f"unknown setting{closest(key, [*HYPER, *RULES])}; allowed: "
-                                      f"{', '.join(HYPER)}, or a per-rule table [optimizer.<rule>]")
+            p.add(f"{section}.{key}", f"unknown setting{closest(key, [*every, *allowed])}; allowed: "
+                                      f"{', '.join(every)}, or a per-{noun} table [{section}.<name>]")
     for key in common:
-        takers = [r for r in rules if key in RULE_HYPER[r]]
-        if rules and not takers:
-            all_takers = [r for r in RULES if key in RULE_HYPER[r]]
-            p.add(f"optimizer.{key}", f"no optimizer of this sweep takes it ({', '.join(rules)}); "
-                                      f"it is taken by {', '.join(all_takers)}")
-    for rule, sub in per_rule.items():
-        if rule not in rules:
-            p.add(f"optimizer.{rule}", f"{rule} is not in optimizer.name ({', '.join(map(str, rules))})")
+        if chosen and not any(key in allowed[o] for o in chosen):
+            p.add(f"{section}.{key}", f"no {noun} of this sweep takes it ({', '.join(map(str, chosen))}); "
+                                      f"it is taken by {', '.join(o for o in allowed if key in allowed[o])}")
+    for owner, sub in own.items():
+        if owner not in chosen:
+            p.add(f"{section}.{owner}", f"{owner} is not in {section}.name ({', '.join(map(str, chosen))})")
         for key in sub:
-            if key not in RULE_HYPER[rule]:
-                p.add(f"optimizer.{rule}.{key}", f"{rule} does not take {key!r}{closest(key, RULE_HYPER[rule])}; "
-                                                 f"allowed: {', '.join(RULE_HYPER[rule])}")
+            if key not in allowed[owner]:
+                p.add(f"{section}.{owner}.{key}", f"{owner} does not take {key!r}{closest(key, allowed[owner])}; "
+                                                  f"allowed: {', '.join(allowed[owner])}")
     checked = {}
     for key, value in common.items():
-        checked[("", key)] = _axis(value, f"optimizer.{key}", lambda v, f, k=key: check_hyper_value(k, v, f), p)
-    for rule, sub in per_rule.items():
+        checked[("", key)] = _axis(value, f"{section}.{key}", lambda v, f, k=key: check(k, v, f), p)
+    for owner, sub in own.items():
         for key, value in sub.items():
-            if key in RULE_HYPER[rule]:
-                checked[(rule, key)] = _axis(value, f"optimizer.{rule}.{key}",
-                                             lambda v, f, k=key: check_hyper_value(k, v, f), p)
+            if key in allowed[owner]:
+                checked[(owner, key)] = _axis(value, f"{section}.{owner}.{key}",
+                                              lambda v, f, k=key: check(k, v, f), p)
     axes = {}
-    for rule in rules:
-        axes[rule] = {}
-        for key in RULE_HYPER[rule]:
-            values = checked.get((rule, key), checked.get(("", key)))
-            if values:
-                axes[rule][key] = values
-    return rules, axes
+    for owner in chosen:
+        values = {key: checked.get((owner, key), checked.get(("", key))) for key in allowed[owner]}
+        axes[owner] = {k: v for k, v in values.items() if v}
+    return axes
 
 
 def _schedule(table, p: Problems):
@@ -361,47 +370,9 @@ def _schedule(table, p: Problems):
         p.add("schedule", f"must be a table, got {table!r}")
         return ["constant"], {"constant": {}}
     kinds = _axis(table.get("name", "constant"), "schedule.name", lambda v, f: check_choice(f, v, KINDS), p)
-    allowed = {k: {**KIND_PARAMS[k], **COMMON_PARAMS} for k in KINDS}
-    every = sorted({s for a in allowed.values() for s in a})
-    common, per_kind = {}, {}
-    for key, value in table.items():
-        if key == "name":
-            continue
-        if key in KINDS and isinstance(value, dict):
-            per_kind[key] = value
-        elif key in every:
-            common[key] = value
-        elif key == "lr":
-            p.add("schedule.lr", "the schedule's base lr is the optimizer's lr; set it in [optimizer]")
-        else:
-            p.add(f"schedule.{key}", f"unknown setting{closest(key, [*every, *KINDS])}; allowed: {', '.join(every)}, "
-                                     "or a per-schedule table [schedule.<name>]")
-    for key in common:
-        if kinds and not any(key in allowed[k] for k in kinds):
-            p.add(f"schedule.{key}", f"no schedule of this sweep takes it ({', '.join(map(str, kinds))}); "
-                                     f"taken by {', '.join(k for k in KINDS if key in allowed[k])}")
-    for kind, sub in per_kind.items():
-        if kind not in kinds:
-            p.add(f"schedule.{kind}", f"{kind} is not in schedule.name ({', '.join(map(str, kinds))})")
-        for key in sub:
-            if key not in allowed[kind]:
-                p.add(f"schedule.{kind}.{key}", f"the {kind} schedule does not take {key!r}"
-                                                f"{closest(key, allowed[kind])}; allowed: {', '.join(allowed[kind])}")
-    checked = {}
-    for key, value in common.items():
-        checked[("", key)] = _axis(value, f"schedule.{key}", lambda v, f, k=key: check_setting(k, v, f), p)
-    for kind, sub in per_kind.items():
-        for key, value in sub.items():
-            if key in allowed[kind]:
-                checked[(kind, key)] = _axis(value, f"schedule.{kind}.{key}",
-                                             lambda v, f, k=key: check_setting(k, v, f), p)
-    axes = {}
+    allowed = {k: [*KIND_PARAMS[k], *COMMON_PARAMS] for k in KINDS}
+    axes = _owner_axes("schedule", table, kinds, allowed, check_setting, "schedule", p)
     for kind in kinds:
-        axes[kind] = {}
-        for key in allowed[kind]:
-            values = checked.get((kind, key), checked.get(("", key)))
-            if values:
-                axes[kind][key] = values
         for key, default in KIND_PARAMS[kind].items():
             if default is None and key not in axes[kind] and key != "total_steps":
                 p.add(f"schedule.{key}" if len(kinds) == 1 else f"schedule.{kind}.{key}",
