@@ -161,6 +161,27 @@ def _as_targets(y, name: str) -> np.ndarray:
     return y
 
 
+def class_labels(yt, yv, n_classes, encode: bool, info: dict):
+    """Checked integer labels ``(y_train, y_val, n_classes)``; with ``encode`` any labels map to
+    ``0..C-1`` (sorted unique values, recorded in ``info["classes"]``)."""
+    if encode:
+        for arr, nm in ((yt, "y_train"), (yv, "y_val")):
+            if arr.dtype.kind == "f":
+                check_finite(arr, nm)
+        yt, yv, info["classes"] = encode_labels(yt, yv)
+        n_found = len(info["classes"])
+    yt, yv = _as_labels(yt, "y_train"), _as_labels(yv, "y_val")
+    if not encode:
+        n_found = int(max(yt.max(), yv.max())) + 1
+    if n_classes is None:
+        n_classes = n_found
+    elif n_found > n_classes:
+        raise ConfigError("dataset.n_classes", f"labels go up to {n_found - 1} but n_classes={n_classes}")
+    if n_classes < 2:
+        raise ConfigError("dataset.y_train", f"classification needs at least 2 classes, found {n_classes}")
+    return yt, yv, int(n_classes)
+
+
 def make_dataset(name, task, X_train, y_train, X_val, y_val, *, n_classes=None,
                  feature_names=None, info=None, encode=False) -> Dataset:
     """Validate and convert arrays into a :class:`Dataset`.
@@ -187,22 +208,7 @@ def make_dataset(name, task, X_train, y_train, X_val, y_val, *, n_classes=None,
     _check_rows(Xt, yt, "X_train", "y_train")
     _check_rows(Xv, yv, "X_val", "y_val")
     if task == "classification":
-        if encode:
-            for arr, nm in ((yt, "y_train"), (yv, "y_val")):
-                if arr.dtype.kind == "f":
-                    check_finite(arr, nm)
-            yt, yv, info["classes"] = encode_labels(yt, yv)
-            n_found = len(info["classes"])
-        yt, yv = _as_labels(yt, "y_train"), _as_labels(yv, "y_val")
-        if not encode:
-            n_found = int(max(yt.max(), yv.max())) + 1
-        if n_classes is None:
-            n_classes = n_found
-        elif n_found > n_classes:
-            raise ConfigError("dataset.n_classes", f"labels go up to {n_found - 1} but n_classes={n_classes}")
-        if n_classes < 2:
-            raise ConfigError("dataset.y_train", f"classification needs at least 2 classes, found {n_classes}")
-        n_classes = int(n_classes)
+        yt, yv, n_classes = class_labels(yt, yv, n_classes, encode, info)
     else:
         yt, yv = _as_targets(yt, "y_train"), _as_targets(yv, "y_val")
         if yv.shape[1] != yt.shape[1]:

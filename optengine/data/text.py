@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from optengine.errors import ConfigError, check_choice, check_number, closest
 
-from .dataset import Dataset, _as_labels, encode_labels
+from .dataset import Dataset, class_labels
 from .split import check_seed, split
 
 TRANSFORMS = ("counts", "binary", "log1p", "tfidf")
@@ -216,18 +216,7 @@ def make_text_dataset(name, X_train, y_train, X_val, y_val, *, n_classes=None, i
             raise ConfigError(f"dataset.{yn}", f"{xn} has {A.shape[0]} documents but {yn} has shape {y.shape} "
                                                f"(one label per document)")
     info = dict(info or {})
-    if encode:
-        yt, yv, info["classes"] = encode_labels(yt, yv)
-        n_found = len(info["classes"])
-    yt, yv = _as_labels(yt, "y_train"), _as_labels(yv, "y_val")
-    if not encode:
-        n_found = int(max(yt.max(), yv.max())) + 1
-    if n_classes is None:
-        n_classes = n_found
-    elif n_found > n_classes:
-        raise ConfigError("dataset.n_classes", f"labels go up to {n_found - 1} but n_classes={n_classes}")
-    if n_classes < 2:
-        raise ConfigError("dataset.y_train", f"classification needs at least 2 classes, found {n_classes}")
+    yt, yv, n_classes = class_labels(yt, yv, n_classes, encode, info)
     info.setdefault("standardize", {"X": False, "y": False})
     info["sparse"] = True
     info["mean_tokens_per_doc"] = float(Xt.getnnz(axis=1).mean())

@@ -58,6 +58,17 @@ class Model:
     def workspace_size(self, rows: int) -> int:
         return 1
 
+    def forward(self, params, X) -> np.ndarray:
+        """Raw outputs (logits or predicted values), one row per sample."""
+        raise NotImplementedError
+
+    def predict(self, params, X) -> np.ndarray:
+        """Class labels (classification) or predicted values (regression; 1-D for one output)."""
+        out = self.forward(params, X)
+        if self.task == "classification":
+            return out.argmax(axis=1)
+        return out[:, 0] if self.n_outputs == 1 else out
+
     # -- data plumbing --------------------------------------------------------------
     def features(self, X, dtype, field: str = "X") -> np.ndarray:
         """``X`` as a C-contiguous 2-D array of ``dtype`` with this model's columns."""

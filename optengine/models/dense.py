@@ -213,7 +213,24 @@ def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
                 for j in range(n_out):
                     r = np.float64(out[i, j]) - yr[lo + i, j]
                     ss_res[j] += r * r
-    if ai[A_LOSS] == CROSS_ENTROPY:
+    return finish_metric(ai[A_LOSS], total, correct, ss_res, yr, n, n_out)
+
+
+@kernel
+def dense_forward(ai, theta, X, ws, chunk, out):
+    """Network outputs for every row of X into ``out`` (n x n_out)."""
+    n = X.shape[0]
+    idx = np.arange(n)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        z = _forward(ai, theta, X, idx[lo:hi], hi - lo, ws)
+        out[lo:hi, :] = z
+
+
+@kernel
+def finish_metric(loss, total, correct, ss_res, yr, n, n_out):
+    """(mean loss, metric) from the sums over ``n`` rows: accuracy, or R^2 averaged over outputs."""
+    if loss == CROSS_ENTROPY:
         return total / n, correct / n
     r2 = 0.0
     for j in range(n_out):
@@ -230,14 +247,3 @@ def dense_evaluate(ai, theta, X, yc, yr, ws, chunk):
         elif ss_res[j] == 0:
             r2 += 1.0
     return total / (n * n_out), r2 / n_out
-
-
-@kernel
-def dense_forward(ai, theta, X, ws, chunk, out):
-    """Network outputs for every row of X into ``out`` (n x n_out)."""
-    n = X.shape[0]
-    idx = np.arange(n)
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        z = _forward(ai, theta, X, idx[lo:hi], hi - lo, ws)
-        out[lo:hi, :] = z

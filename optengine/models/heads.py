@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import kernel
-from .dense import CROSS_ENTROPY, LOSSES, MSE  # one set of loss codes for every family
+from .dense import CROSS_ENTROPY, LOSSES, MSE, finish_metric  # one set of loss codes for every family
 
 __all__ = ["CROSS_ENTROPY", "MSE", "LOSSES", "row_loss", "loss_scale", "row_metric", "finish_metric"]
 
@@ -74,25 +74,3 @@ def row_metric(loss, out, yc, yr, r, ss_res):
         d = np.float64(out[j]) - yr[r, j]
         ss_res[j] += d * d
     return 0
-
-
-@kernel
-def finish_metric(loss, total, correct, ss_res, yr, n, n_out):
-    """(mean loss, metric) from the sums over ``n`` rows: accuracy, or R^2 averaged over outputs."""
-    if loss == CROSS_ENTROPY:
-        return total / n, correct / n
-    r2 = 0.0
-    for j in range(n_out):
-        mean = 0.0
-        for i in range(n):
-            mean += yr[i, j]
-        mean /= n
-        ss_tot = 0.0
-        for i in range(n):
-            d = yr[i, j] - mean
-            ss_tot += d * d
-        if ss_tot > 0:
-            r2 += 1.0 - ss_res[j] / ss_tot
-        elif ss_res[j] == 0:
-            r2 += 1.0
-    return total / (n * n_out), r2 / n_out

@@ -94,13 +94,6 @@ class SequenceModel(Model):
         self._forward_kernel(self.ai, params, X, ws, out)
         return out
 
-    def predict(self, params, X) -> np.ndarray:
-        """Class labels (classification) or predicted values (regression; 1-D for one output)."""
-        out = self.forward(params, X)
-        if self.task == "classification":
-            return out.argmax(axis=1)
-        return out[:, 0] if self.n_outputs == 1 else out
-
 
 class CNN1dModel(SequenceModel):
     """1-D CNN: Conv1d + ReLU layers, flatten, linear head (``models/conv.py``)."""

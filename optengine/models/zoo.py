@@ -71,13 +71,6 @@ class DenseModel(Model):
         dense.dense_forward(self.ai, params, X, ws, rows, out)
         return out
 
-    def predict(self, params, X) -> np.ndarray:
-        """Class labels (classification) or predicted values (regression; 1-D for one output)."""
-        out = self.forward(params, X)
-        if self.task == "classification":
-            return out.argmax(axis=1)
-        return out[:, 0] if self.n_outputs == 1 else out
-
 
 class SurfaceModel(Model):
     """A two-parameter test surface (``models/surfaces.py``)."""
