@@ -49,14 +49,23 @@ def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFram
     """One row per configuration: mean and std of ``metric`` over seeds, seeds, diverged and failed counts."""
     _check_metric(runs, metric)
     cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
-    good = runs["status"].astype(str) == "ok"
-    values = runs[metric].where(good)
+    status = runs["status"].astype(str)
     df = runs[cols].copy()
-    df["_v"] = values
-    df["_diverged"] = (runs["status"].astype(str) == "diverged").astype(int)
-    df["_failed"] = (runs["status"].astype(str) == "failed").astype(int)
+    df["_v"] = runs[metric].where(status == "ok")
+    df["_diverged"] = (status == "diverged").astype(int)
+    df["_failed"] = (status == "failed").astype(int)
     df["_ids"] = runs["trial_id"]
-    g = df.groupby(cols, dropna=False, sort=False, observed=True)
+    if "config_id" in runs.columns and runs["config_id"].notna().all() and (runs["config_id"] != "").all():
+        # Sweep results: one id per configuration, so a failed seed (whose row cannot know the
+        # batch size or schedule it would have trained with) stays with its configuration.
+        df["_key"] = runs["config_id"].to_numpy()
+        df["_ok"] = (status != "ok").to_numpy()  # describe each configuration by a trained row
+        df = df.sort_values("_ok", kind="stable")
+        g = df.groupby("_key", sort=False)
+        first = g[cols].first()
+    else:
+        g = df.groupby(cols, dropna=False, sort=False, observed=True)
+        first = None
     out = pd.DataFrame({
         "mean": g["_v"].agg(lambda v: v.mean(skipna=False)),
         "std": g["_v"].agg(lambda v: v.std(skipna=False, ddof=1)),  # NaN for one seed
@@ -64,7 +73,11 @@ def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFram
         "diverged": g["_diverged"].sum(),
         "failed": g["_failed"].sum(),
         "trial_ids": g["_ids"].agg(list),
-    }).reset_index()
+    })
+    if first is not None:  # back to the order the configurations appear in
+        out = pd.concat([first, out], axis=1).reindex(pd.unique(runs["config_id"])).reset_index(drop=True)
+    else:
+        out = out.reset_index()
     out.attrs["metric"] = metric
     return out
 

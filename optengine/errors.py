@@ -42,10 +42,10 @@ def check_number(field, value, *, low=None, high=None, low_open=False, high_open
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "an integer" if integer else "a number"
         raise ConfigError(field, f"must be {kind}, got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(field, f"must be an integer, got {value!r}")
     if not math.isfinite(value):
         raise ConfigError(field, f"must be finite, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(field, f"must be an integer, got {value!r}")
     lo_bad = low is not None and (value <= low if low_open else value < low)
     hi_bad = high is not None and (value >= high if high_open else value > high)
     if lo_bad or hi_bad:

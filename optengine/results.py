@@ -34,11 +34,11 @@ FORMAT = 1
 META_KEY = b"optengine"
 PART_RE = re.compile(r"^part-(\d{6})\.parquet$")
 STATUSES = ("ok", "diverged", "failed")
-EXTRA_RUN_COLUMNS = ["model_spec", "dataset_spec", "device"]
+EXTRA_RUN_COLUMNS = ["config_id", "model_spec", "dataset_spec", "device"]
 
 _INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step"}
 _STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "clip", "dtype", "status", "error",
-        "model_spec", "dataset_spec", "device"}
+        "model_spec", "dataset_spec", "device", "config_id"}
 
 
 def _type(col: str) -> pa.DataType:
@@ -170,10 +170,15 @@ def read_part(path: Path, table: str) -> pd.DataFrame:
     if info.get("format") != FORMAT:
         raise ResultsError(str(path), f"was written in results format {info.get('format')}, this optengine reads "
                                       f"format {FORMAT}")
-    missing = [c for c in SCHEMAS[table].names if c not in arrow.column_names]
+    optional = EXTRA_RUN_COLUMNS if table == "runs" else []
+    missing = [c for c in SCHEMAS[table].names if c not in arrow.column_names and c not in optional]
     if missing:
         raise ResultsError(str(path), f"lacks columns {', '.join(missing)}")
-    return arrow.to_pandas()
+    df = arrow.to_pandas()
+    for c in optional:  # written by an earlier optengine: empty
+        if c not in df.columns:
+            df[c] = ""
+    return df
 
 
 def _typed(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:

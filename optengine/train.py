@@ -74,7 +74,7 @@ def resolve_dataset(spec) -> Dataset | None:
     return make_dataset(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
 
 
-def _surface_data(dataset_spec):
+def surface_data(dataset_spec):
     """Noise draws for a surface model: ``dataset = {"name": "surface_noise", "n_samples", "seed"}``."""
     opts = dict(dataset_spec) if isinstance(dataset_spec, dict) else {}
     opts.pop("name", None)
@@ -207,7 +207,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
         if ds is not None:
             raise ConfigError("dataset", f"{mdl.name} is a test surface: leave dataset out, or give "
                                          "{name = \"surface_noise\", n_samples, seed}")
-        X, Xv, ds_label = _surface_data(dataset)
+        X, Xv, ds_label = surface_data(dataset)
         X, yc, yr = mdl.prepare(X, None, dtype, "dataset")
         Xv, yvc, yvr = mdl.prepare(Xv, None, dtype, "dataset")
         ds_key = ds_label

@@ -200,7 +200,7 @@ INVALID = [
     ("unknown dataset setting", BASE.replace('name = "iris"', 'name = "iris"\nn_sample = 5'), ["dataset.n_sample"]),
     ("missing data file", BASE.replace('name = "iris"', 'name = "file"\npath = "nope.csv"\ntarget = "y"'),
      ["dataset.path", "file not found"]),
-    ("epochs zero", BASE.replace("epochs = 2", "epochs = 0"), ["train.epochs", "[1, inf)"]),
+    ("epochs zero", BASE.replace("epochs = 2", "epochs = 0"), ["train.epochs", "[1, 1000000]"]),
     ("bad batch size", BASE.replace("batch_size = 16", 'batch_size = "fulll"'), ["train.batch_size", "full"]),
     ("bad dtype", BASE.replace("[train]", '[train]\ndtype = "float16"'), ["train.dtype", "float32, float64"]),
     ("unknown train key", BASE.replace("[train]", "[train]\nepoch = 3"), ["train.epoch", "did you mean 'epochs'"]),

@@ -34,13 +34,13 @@ import pandas as pd
 from ..errors import ConfigError, check_choice, check_number
 from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
                        remove_leftovers, write_pack)
-from ..train import check_device, resolve_dataset, resolve_model
+from ..train import check_device, resolve_dataset, resolve_model, surface_data
 from . import environment
 from .expand import expand
 from .packs import default_pack_size, make_packs
 from .problems import Problems
 from .progress import Progress
-from .spec import Spec, load_spec
+from .spec import Spec, load_spec, model_error
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack
 
@@ -106,7 +106,8 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
             prog.message(f"resuming {folder}: {len(trials) - len(todo)} of {len(trials)} trials already done")
         if todo:
             packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs))
-            _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog,
+            config_ids = {t.trial_id: t.config_id for t in todo}
+            _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog, config_ids,
                      saved_before=len(trials) - len(todo), total=len(trials))
     return read_results(folder)[0]
 
@@ -225,8 +226,17 @@ def _preflight(spec: Spec, trials) -> None:
                 check_device(spec.train["device"], model)
             except ConfigError as exc:
                 raise ConfigError("train.device", str(exc).split(": ", 1)[-1]) from None
-            ds = resolve_dataset(data)
-            resolve_model(model, ds)
+            if data is None or data.get("name") == "surface_noise":
+                surface_data(data)  # checks n_samples and seed
+                ds = None
+            else:
+                ds = resolve_dataset(data)
+            try:
+                resolve_model(model, ds)
+            except (TypeError, ValueError, OverflowError) as exc:
+                if isinstance(exc, ConfigError):
+                    raise
+                raise model_error(model, exc) from None
     p.raise_if_any(spec.source)
 
 
@@ -264,11 +274,11 @@ def _crash_types() -> tuple:
 
 
 def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, scheduler, prog: Progress,
-             saved_before: int, total: int) -> None:
+             config_ids: dict, saved_before: int, total: int) -> None:
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
     markers.mkdir()
-    counts = {"done": 0, "diverged": 0, "failed": 0}
+    counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids}
     queue = list(packs)
     crash_types = _crash_types()
     client = None
@@ -326,6 +336,7 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
 
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs, curves = res["runs"], res["curves"]
+    runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
     write_pack(folder, next_part_number(folder), runs, curves)
     counts["done"] += len(runs)
     counts["diverged"] += int((runs["status"] == "diverged").sum())

@@ -36,6 +36,7 @@ from ..optimizers import HYPER, RULE_HYPER, RULES, check_hyper_value
 from ..schedules import COMMON_PARAMS, KIND_PARAMS, KINDS, check_setting
 from ..train import DTYPES, _early_stopping
 from .problems import Problems, SpecError
+from .trial import canonical
 
 TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search")
 TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device")
@@ -43,6 +44,8 @@ TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 64, "dtype": "float32", "early_sto
                   "diverge_factor": 1e4, "device": "cpu"}
 DEVICES = ("cpu", "cuda")
 SURFACE_NOISE = {"n_samples": 1000, "seed": 0}
+MAX_EPOCHS = 1_000_000
+MAX_BATCH = 2**31 - 1
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -68,8 +71,6 @@ class Spec:
 
     def canonical(self) -> str:
         """The spec's content as canonical JSON: equal for equal specs whatever their layout or comments."""
-        from .trial import canonical
-
         return canonical(self.raw)
 
 
@@ -131,6 +132,9 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
     model_list = [m for i, t in enumerate(models) for m in _expand_settings(t, _model_path(models, i), "model", p)]
     dataset_list = [d for i, t in enumerate(datasets) for d in _expand_settings(t, _model_path(datasets, i, "dataset"),
                                                                                  "dataset", p)]
+    for section, items in (("model", model_list), ("dataset", dataset_list)):
+        if len({canonical(x) for x in items}) != len(items):
+            p.add(section, f"two [[{section}]] tables are the same; each trial would run twice")
     if not dataset_list:
         dataset_list = [None]
     _check_model_data(model_list, dataset_list, p)
@@ -208,6 +212,9 @@ def _expand_settings(table: dict, path: str, section: str, p: Problems) -> list:
     registry = MODELS if section == "model" else {**DATASETS, "surface_noise": None}
     if name is None:
         p.add(f"{path}.name", f"required; allowed: {', '.join(registry)}")
+        for key in table:
+            if closest(key, ["name"]):
+                p.add(f"{path}.{key}", f"unknown setting{closest(key, ['name'])}")
         return []
     try:
         check_choice(f"{path}.name", name, list(registry))
@@ -254,6 +261,8 @@ def _check_model_data(models: list, datasets: list, p: Problems) -> None:
             if key in settings or exc.field == "model":
                 p.add_error(ConfigError(exc.field if exc.field.startswith("model") else f"model.{exc.field}",
                                         str(exc).split(": ", 1)[-1]))
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. sizes = [4, 1e308]
+            p.add_error(model_error(m, exc))
         surface = m["name"] in ("rosenbrock", "ravine", "beale", "noisy_quadratic")
         for d in datasets:
             if surface and d is not None and d["name"] != "surface_noise":
@@ -263,12 +272,28 @@ def _check_model_data(models: list, datasets: list, p: Problems) -> None:
                 p.add("dataset", f"model {m['name']!r} needs a [dataset] table, e.g. name = \"mnist1d\"")
 
 
+def model_error(model: dict, exc: Exception) -> ConfigError:
+    """A ConfigError for a model builder that raised a plain Python error on some setting's value."""
+    settings = {k: v for k, v in model.items() if k != "name"}
+    bad = [k for k, v in settings.items() if _out_of_range(v)]
+    if bad:
+        return ConfigError(f"model.{bad[0]}", f"invalid value {settings[bad[0]]!r} (not finite, or beyond 2**31)")
+    return ConfigError("model", f"invalid settings for {model.get('name')}: {type(exc).__name__}: {exc}")
+
+
+def _out_of_range(v) -> bool:
+    """A number (or a list holding one) that no model size can be: not finite, or beyond 2**31."""
+    if isinstance(v, list):
+        return any(_out_of_range(x) for x in v)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and not (abs(v) < 2**31)
+
+
 def _batch_value(v, f):
     if v == "full":
         return "full"
     if isinstance(v, str):
         raise ConfigError(f, f"must be an integer >= 1 or \"full\", got {v!r}")
-    return check_number(f, v, low=1, integer=True)
+    return check_number(f, v, low=1, high=MAX_BATCH, integer=True)
 
 
 def _train(table, p: Problems) -> dict:
@@ -276,7 +301,7 @@ def _train(table, p: Problems) -> dict:
         p.add("train", f"must be a table, got {table!r}")
         return dict(TRAIN_DEFAULTS)
     check = {
-        "epochs": lambda v, f: check_number(f, v, low=1, integer=True),
+        "epochs": lambda v, f: check_number(f, v, low=1, high=MAX_EPOCHS, integer=True),
         "batch_size": _batch_value,
         "dtype": lambda v, f: check_choice(f, v, DTYPES),
     }
@@ -312,6 +337,9 @@ def _optimizer(table, p: Problems):
         return [], {}
     if "name" not in table:
         p.add("optimizer.name", f"required: one rule or a list; allowed: {', '.join(RULES)}")
+        for key in table:
+            if key not in HYPER and key not in RULES:
+                p.add(f"optimizer.{key}", f"unknown setting{closest(key, ['name', *HYPER, *RULES])}")
         return [], {}
     rules = _axis(table["name"], "optimizer.name", lambda v, f: check_choice(f, v, RULES), p)
     allowed = {r: list(RULE_HYPER[r]) for r in RULES}
@@ -337,7 +365,7 @@ def _owner_axes(section: str, table: dict, chosen: list, allowed: dict, check, n
         elif section == "schedule" and key == "lr":
             p.add("schedule.lr", "the schedule's base lr is the optimizer's lr; set it in [optimizer]")
         else:
-            p.add(f"{section}.{key}", f"unknown setting{closest(key, [*every, *allowed])}; allowed: "
+            p.add(f"{section}.{key}", f"unknown setting{closest(key, ['name', *every, *allowed])}; allowed: name, "
                                       f"{', '.join(every)}, or a per-{noun} table [{section}.<name>]")
     for key in common:
         if chosen and not any(key in allowed[o] for o in chosen):
@@ -443,47 +471,62 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
         canon = ALIASES.get(path, path)
         with p.at():
             out["dists"][canon] = _dist(canon, dist, f"search.{path}", rules, kinds)
+    if "clip.norm" in out["dists"] and "clip.value" in out["dists"]:
+        p.add("search.clip", "sample clip.norm or clip.value, not both")
     return out
 
 
 def _flatten(table, prefix, out, p):
+    """Distributions by dotted path; a table whose values are not all tables is a distribution."""
     for key, value in table.items():
         path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and any(k in DISTS for k in value):
+        if isinstance(value, dict) and value and not all(isinstance(v, dict) for v in value.values()):
             out[path] = value
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and value:
             _flatten(value, path, out, p)
+        elif isinstance(value, dict):
+            p.add(f"search.{path}", f"an empty table; give one distribution of {', '.join(DISTS)}")
         else:
-            p.add(f"search.{path}", f"must be a distribution like {{log_uniform = [1e-4, 1e-1]}}; kinds: "
+            hint = closest(path, [*SEARCH_KEYS, *ALIASES, "clip.norm", "clip.value"])
+            p.add(f"search.{path}", f"must be a distribution like {{log_uniform = [1e-4, 1e-1]}}{hint}; kinds: "
                                     f"{', '.join(DISTS)}")
 
 
 def _target_check(canon: str, field: str, rules, kinds):
-    """The value check for a search path, or raise naming the allowed paths."""
+    """The value check for a search path (one the sweep has), or raise naming the allowed paths."""
     parts = canon.split(".")
-    if parts[0] == "optimizer":
-        if len(parts) == 2 and parts[1] == "name":
-            return lambda v, f: check_choice(f, v, RULES)
+    where = field.rsplit(".", 1)[0]
+    if parts[0] == "optimizer" and len(parts) in (2, 3):
+        if canon == "optimizer.name":
+            return lambda v, f: check_choice(f, v, rules)
         key = parts[-1]
+        owners = rules
         if len(parts) == 3:
-            check_choice(field.rsplit(".", 1)[0], parts[1], RULES)
-        if len(parts) in (2, 3) and key in HYPER:
+            check_choice(where, parts[1], rules)
+            owners = [parts[1]]
+        if key in HYPER:
+            if not any(key in RULE_HYPER[r] for r in owners):
+                raise ConfigError(field, f"no optimizer of this sweep takes {key!r} ({', '.join(owners)})")
             return lambda v, f: check_hyper_value(key, v, f)
-    if parts[0] == "schedule":
+    if parts[0] == "schedule" and len(parts) in (2, 3):
         key = parts[-1]
+        owners = kinds
         if len(parts) == 3:
-            check_choice(field.rsplit(".", 1)[0], parts[1], KINDS)
-        if len(parts) in (2, 3) and key in {**COMMON_PARAMS, **{k: 0 for a in KIND_PARAMS.values() for k in a}}:
+            check_choice(where, parts[1], kinds)
+            owners = [parts[1]]
+        if key in {**COMMON_PARAMS, **{k: 0 for a in KIND_PARAMS.values() for k in a}}:
+            if not any(key in {**KIND_PARAMS[k], **COMMON_PARAMS} for k in owners):
+                raise ConfigError(field, f"no schedule of this sweep takes {key!r} ({', '.join(owners)})")
             return lambda v, f: check_setting(key, v, f)
     if canon == "train.batch_size":
         return _batch_value
     if canon == "train.epochs":
-        return lambda v, f: check_number(f, v, low=1, integer=True)
+        return lambda v, f: check_number(f, v, low=1, high=MAX_EPOCHS, integer=True)
     if canon in ("clip.norm", "clip.value"):
         return _clip_value
     allowed = ["lr", "<hyperparameter>", "optimizer.<rule>.<hyperparameter>", "schedule.<setting>",
                "schedule.<name>.<setting>", "batch_size", "epochs", "clip.norm", "clip.value", "optimizer.name"]
-    raise ConfigError(field, f"nothing to sample at {canon!r}{closest(canon, [*ALIASES, 'clip.norm'])}; "
+    raise ConfigError(field, f"nothing to sample at {canon!r}{closest(canon, [*ALIASES, 'clip.norm', 'clip.value'])}; "
                              f"allowed: {', '.join(allowed)}")
 
 
@@ -504,13 +547,12 @@ def _dist(canon: str, dist: dict, field: str, rules, kinds):
         return kind, [check(v, f"{f}[{i}]") for i, v in enumerate(args)]
     if len(args) != 2 or not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args):
         raise ConfigError(f, f"must be [low, high], two numbers; got {args!r}")
-    lo, hi = args
+    lo, hi = (check_number(f"{f}[{i}]", a, low=-2**53, high=2**53, integer=kind == "int_uniform")
+              for i, a in enumerate(args))
     if not lo < hi:
         raise ConfigError(f, f"needs low < high, got {args!r}")
     if kind == "log_uniform" and lo <= 0:
         raise ConfigError(f, f"log_uniform needs 0 < low, got {args!r}")
-    if kind == "int_uniform" and (int(lo) != lo or int(hi) != hi):
-        raise ConfigError(f, f"int_uniform needs integer bounds, got {args!r}")
     check(lo, f"{f}[0]")
     check(hi, f"{f}[1]")
     integer = canon.split(".")[-1] in ("batch_size", "epochs", "warmup_steps", "step_size", "total_steps")

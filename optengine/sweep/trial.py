@@ -38,6 +38,13 @@ class Trial:
         return cls(trial_id=hash_config(fields), **fields)
 
     @property
+    def config_id(self) -> str:
+        """The id of the trial's configuration, seed left out: the seeds of one configuration share it."""
+        settings = {k: v for k, v in json.loads(self.settings).items() if k != "seed"}
+        return hash_config({**{f: getattr(self, f) for f in self.__dataclass_fields__
+                               if f not in ("trial_id", "settings")}, "settings": canonical(settings)})
+
+    @property
     def pack_key(self) -> tuple:
         return (self.model, self.dataset, self.batch_size, self.epochs, self.dtype, self.early_stopping,
                 self.diverge_factor, self.device)
