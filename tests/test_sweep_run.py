@@ -229,7 +229,7 @@ def test_a_dying_worker_is_retried_once_then_its_pack_is_failed(reference, tmp_p
     text = (TINY.replace('batch_size = [16, "full"]', "batch_size = 16").replace("seeds = [0, 1]", "seeds = [0]")
             .replace('name = ["sgd", "momentum", "adam"]', 'name = ["sgd", "adam"]'))
     monkeypatch.setenv(FAULT_ENV, "kill:0.03")
-    runs = run_sweep(write_spec(tmp_path, text), tmp_path / "o", jobs=2, pack_size=2)
+    runs = run_sweep(write_spec(tmp_path, text), tmp_path / "o", jobs=2, pack_size=4)  # packs mix good and bad
     bad = runs[runs["lr"] == 0.03]
     assert (bad["status"] == "failed").all() and len(bad) == 4
     assert bad["error"].str.contains("died twice").all()
@@ -324,3 +324,22 @@ def test_a_run_killed_before_it_saved_the_spec_is_simply_started_again(tmp_path)
     (out / "runs" / ".part-000001.parquet.tmp-1").write_bytes(b"torn")
     runs = run_sweep(write_spec(tmp_path, text), out, backend="sequential")
     assert len(runs) == 12 and not list((out / "runs").glob(".part-*"))
+
+
+def test_a_pack_that_kills_its_dask_worker_is_failed_not_hung(reference, tmp_path, monkeypatch):
+    """joblib's dask backend never reports a task whose workers died; each task therefore trains
+    its pack in a child process and reports a death as its own result."""
+    from distributed import LocalCluster
+
+    _, ref = reference
+    text = (TINY.replace('batch_size = [16, "full"]', "batch_size = 16").replace("seeds = [0, 1]", "seeds = [0]")
+            .replace('name = ["sgd", "momentum", "adam"]', 'name = ["sgd", "adam"]'))
+    monkeypatch.setenv(FAULT_ENV, "kill:0.03")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        runs = run_sweep(write_spec(tmp_path, text), tmp_path / "o", backend="dask",
+                         scheduler=cluster.scheduler_address, pack_size=4)
+    bad, good = runs[runs["lr"] == 0.03], runs[runs["lr"] == 0.1]
+    assert (bad["status"] == "failed").all() and len(bad) == 4 and bad["error"].str.contains("died twice").all()
+    expect = ref[(ref["lr"] == 0.1) & (ref["batch_size"] == 16) & (ref["seed"] == 0) & (ref["optimizer"] != "momentum")]
+    pd.testing.assert_frame_equal(metrics(good), metrics(expect))

@@ -17,8 +17,10 @@ local cluster of ``jobs`` processes). Numba threads per worker are set so that p
 threads never exceed the cores (on dask: the worker's cores / its task slots).
 
 A worker that dies (segfault, out of memory, killed) takes the packs it was running with it;
-those packs are retried once, each alone in a fresh worker, and marked ``failed`` if that
-dies too. The sweep goes on.
+those packs are retried once, each alone in a fresh worker. A pack that kills its worker
+again is split: each of its trials runs alone once more, and a trial that still kills its
+worker is marked ``failed``. The sweep goes on. On dask each task trains its pack in a child
+process of the dask worker (reused from task to task), so a death is reported as that pack's.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from .problems import Problems
 from .progress import Progress
 from .spec import Spec, load_spec, model_error
 from .trial import canonical
-from .worker import _failed, _no_curves, run_pack
+from .worker import _failed, _no_curves, run_pack, run_pack_isolated
 
 BACKENDS = ("loky", "sequential", "dask")
 RESULTS_ROOT = "results"
@@ -289,23 +291,33 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
             # Packs that were running when a worker died run alone, so a second death is theirs.
             suspects = [p for p in queue if p.attempts > 0]
             batch = [suspects[0]] if suspects else queue
-            finished, crash = _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts,
-                                     crash_types)
+            finished, crashed, crash = _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts,
+                                              crash_types)
             queue = [p for p in queue if p.pack_id not in finished]
-            if crash is None:
-                continue
-            running = {m.name.split(".")[0] for m in markers.iterdir()}
-            unfinished = [p for p in batch if p.pack_id not in finished]
-            hit = [p for p in unfinished if p.pack_id in running] or unfinished
-            for p in hit:
-                p.attempts += 1
+            hit = [p for p in batch if p.pack_id in crashed]  # known: their dask task said so
+            if crash is not None:  # a loky worker died: the packs whose markers remain were running
+                running = {m.name.split(".")[0] for m in markers.iterdir()}
+                unfinished = [p for p in batch if p.pack_id not in finished and p not in hit]
+                hit += [p for p in unfinished if p.pack_id in running] or ([] if hit else unfinished)
             for m in markers.iterdir():
                 m.unlink(missing_ok=True)
-            for p in [p for p in hit if p.attempts >= 2]:
-                _write_failed(p, folder, sweep, f"the worker running this pack died twice: {crash!r}",
-                              prog, counts)
+            if not hit:
+                continue
+            reason = crashed.get(hit[0].pack_id) or repr(crash)
+            prog.message(f"a worker died ({reason[:80]}); retrying {len(hit)} pack(s) alone")
+            for p in hit:
+                p.attempts += 1
+                if p.attempts < 2:
+                    continue
                 queue.remove(p)
-            prog.message(f"a worker died ({type(crash).__name__}); retrying {len(hit)} pack(s) alone")
+                if len(p.trials) > 1:  # find the trial at fault: each runs alone once more
+                    singles = make_packs(p.trials, 1)
+                    for single in singles:
+                        single.attempts = 1
+                    queue += singles
+                else:
+                    _write_failed(p, folder, sweep, f"the worker running this trial died twice: "
+                                                    f"{crashed.get(p.pack_id) or repr(crash)}", prog, counts)
     except KeyboardInterrupt:
         raise Interrupted(folder, saved_before + counts["done"], total) from None
     finally:
@@ -315,23 +327,27 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
 
 
 def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, crash_types):
+    """Run ``batch``; return (finished pack ids, {pack id: reason} of packs whose worker died, exception)."""
     from joblib import Parallel, delayed, parallel_config
 
-    finished = set()
+    finished, crashed = set(), {}
     payloads = [p.payload(sweep, threads, str(markers)) for p in batch]
     n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else max(1, min(jobs, len(batch))))
     if backend == "loky" and len(batch) == 1:
         n_jobs = 2  # still a separate process: a crash must not take the driver with it
+    task = run_pack_isolated if backend == "dask" else run_pack
     try:
         with parallel_config(backend=backend):
-            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(run_pack)(pl) for pl in payloads)
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(task)(pl) for pl in payloads)
             for res in results:
+                if "crashed" in res:
+                    crashed[res["pack_id"]] = res["crashed"]
+                    continue
                 _save(res, folder, prog, counts)
                 finished.add(res["pack_id"])
     except crash_types as exc:
-        return finished, exc
-    return finished, None
+        return finished, crashed, exc
+    return finished, crashed, None
 
 
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:

@@ -53,6 +53,36 @@ def run_pack(payload: dict) -> dict:
             marker.unlink(missing_ok=True)
 
 
+def run_pack_isolated(payload: dict) -> dict:
+    """``run_pack`` in a child process of this (dask) worker, reused from task to task.
+
+    If the child dies (segfault, out of memory, killed), the task still returns, as
+    ``{"pack_id", "crashed": reason}``, so the driver knows which pack it was; the dask worker
+    itself survives. (joblib's dask backend never reports a task whose workers died: it hangs.)
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    import multiprocessing
+
+    payload = {**payload, "threads": payload["threads"] or _auto_threads()}
+    # dask workers are daemonic processes, which multiprocessing forbids to start children; the
+    # child here is loky's, which exits by itself when its parent goes, so lift the flag meanwhile.
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        future = get_reusable_executor(max_workers=1, timeout=600).submit(run_pack, payload)
+    finally:
+        config["daemon"] = daemon
+    try:
+        return future.result()
+    except (TerminatedWorkerError, BrokenProcessPool) as exc:
+        return {"pack_id": payload["pack_id"], "crashed": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def _train(payload, trials, threads):
     _inject_faults(payload.get("fault"), trials)
     kwargs = {}
