@@ -20,11 +20,19 @@ CONFIG_COLUMNS = ["model", "model_spec", "dataset", "dataset_spec", "optimizer",
 METRICS = ("final_val_loss", "best_val_loss", "final_val_metric", "final_train_loss")
 
 
-def direction(metric: str, mode: str | None = None) -> str:
-    """"min" for losses, "max" otherwise; ``mode`` overrides."""
+SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
+
+
+def direction(metric: str, mode: str | None = None, runs: pd.DataFrame | None = None) -> str:
+    """"min" for losses and for test surfaces' metric (distance to the minimiser), "max" otherwise
+    (accuracy, R²); ``mode`` overrides."""
     if mode is not None:
         return check_choice("mode", mode, ("min", "max"))
-    return "min" if "loss" in metric else "max"
+    if "loss" in metric:
+        return "min"
+    if runs is not None and "metric" in metric and len(runs) and runs["model"].isin(SURFACES).all():
+        return "min"
+    return "max"
 
 
 def _check_metric(runs: pd.DataFrame, metric: str) -> None:
@@ -85,7 +93,7 @@ def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFram
 def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode: str | None = None) -> pd.DataFrame:
     """Each optimizer's best configuration by the seed-mean of ``metric`` (with std and seed count)."""
     s = summarize(runs, metric)
-    ascending = direction(metric, mode) == "min"
+    ascending = direction(metric, mode, runs) == "min"
     rows = []
     for opt, group in s.groupby("optimizer", sort=False, observed=True):
         ranked = group.dropna(subset=["mean"]).sort_values("mean", ascending=ascending, kind="stable")
@@ -106,7 +114,7 @@ def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode:
 def lr_sensitivity(runs: pd.DataFrame, metric: str = "final_val_loss", mode: str | None = None) -> pd.DataFrame:
     """Optimizer x lr pivot (rows lr): the best seed-mean of ``metric`` over the other settings."""
     s = summarize(runs, metric)
-    agg = "min" if direction(metric, mode) == "min" else "max"
+    agg = "min" if direction(metric, mode, runs) == "min" else "max"
     pivot = s.pivot_table(index="lr", columns="optimizer", values="mean", aggfunc=agg, observed=True,
                           dropna=False).sort_index()
     return pivot.reindex(columns=[o for o in pd.unique(runs["optimizer"]) if o in pivot.columns])
@@ -119,7 +127,7 @@ def lr_batch_grid(runs: pd.DataFrame, metric: str = "final_val_loss", optimizer:
         check_choice("optimizer", optimizer, sorted(runs["optimizer"].unique()))
         runs = runs[runs["optimizer"] == optimizer]
     s = summarize(runs, metric)
-    agg = "min" if direction(metric, mode) == "min" else "max"
+    agg = "min" if direction(metric, mode, runs) == "min" else "max"
     return s.pivot_table(index="lr", columns="batch_size", values="mean", aggfunc=agg, observed=True,
                          dropna=False).sort_index()
 

@@ -72,7 +72,7 @@ def plot_best_curves(runs, curves, path, metric: str = "final_val_loss", mode: s
                 ax.fill_between(m.index, m["mean"] - m["std"], m["mean"] + m["std"], color=line.get_color(),
                                 alpha=0.2)
     ax1.set_ylabel("validation loss")
-    ax2.set_ylabel("validation metric (accuracy or R²)")
+    ax2.set_ylabel("validation metric (accuracy, R², or distance to the minimiser)")
     for ax in (ax1, ax2):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
@@ -88,7 +88,7 @@ def plot_lr_batch_heatmap(runs, path, metric: str = "final_val_loss", optimizer:
     grid = analysis.lr_batch_grid(runs, metric, optimizer, mode)
     fig, ax = plt.subplots(figsize=(1.2 * len(grid.columns) + 3, 0.5 * len(grid.index) + 2))
     data = grid.to_numpy(dtype=float)
-    cmap = "viridis_r" if analysis.direction(metric, mode) == "min" else "viridis"
+    cmap = "viridis_r" if analysis.direction(metric, mode, runs) == "min" else "viridis"
     im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, aspect="auto")
     ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
     ax.set_yticks(range(len(grid.index)), [f"{v:g}" for v in grid.index])

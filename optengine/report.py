@@ -67,7 +67,7 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     head = f"sweep {name}: {len(runs)} trials" + (f" of {expected}" if expected and expected != len(runs) else "")
     head += f" ({counts})"
     table = best_table(runs, metric, mode)
-    direction = analysis.direction(metric, mode)
+    direction = analysis.direction(metric, mode, runs)
     text = [head, f"best configuration per optimizer by {metric} ({'lower' if direction == 'min' else 'higher'} "
                   "is better; mean ± std over seeds; configurations with a diverged or failed seed are not ranked):",
             _text_table(_table(table))]

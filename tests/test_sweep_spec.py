@@ -278,3 +278,22 @@ def test_dataset_problem_found_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match="takes 7 input features"):
         run_sweep(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_random_search_prefers_a_rules_own_list_to_a_shared_distribution():
+    text = BASE.replace('name = "sgd"', 'name = ["sgd", "adam"]') + """
+    [optimizer.adam]
+    lr = [0.001]
+    [search]
+    trials = 20
+    lr = { log_uniform = [0.01, 0.1] }
+    """
+    settings = [json.loads(t.settings) for t in trials_of(text)]
+    assert {s["lr"] for s in settings if s["optimizer"] == "adam"} == {0.001}
+    assert all(0.01 <= s["lr"] <= 0.1 for s in settings if s["optimizer"] == "sgd")
+
+
+def test_constant_schedules_differing_only_in_unit_are_one_trial():
+    trials = trials_of(BASE + '[schedule]\nname = ["constant", "cosine"]\nunit = ["step", "epoch"]\n')
+    scheds = [json.loads(t.settings)["schedule"] for t in trials]
+    assert sum(s["name"] == "constant" for s in scheds) == 1 and len(trials) == 3

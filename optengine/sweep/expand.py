@@ -50,7 +50,10 @@ def _settings(rule, hyper, kind, sched, clip, dtype, p: Problems):
     except ConfigError as exc:
         p.add_error(exc)
         return None
-    return {"optimizer": rule, **full, "schedule": {"name": kind, **s.settings()}, "clip": clip}
+    settings = s.settings()
+    if kind == "constant" and not settings["warmup_steps"]:
+        settings.pop("unit")  # steps or epochs: the same constant lr, so the same trial
+    return {"optimizer": rule, **full, "schedule": {"name": kind, **settings}, "clip": clip}
 
 
 def _packs(spec: Spec):
@@ -79,10 +82,14 @@ def _random_configs(spec: Spec):
     rng = np.random.default_rng(spec.search["seed"])
     dists = spec.search["dists"]
 
-    def draw(paths, values):
-        for path in paths:
-            if path in dists:
-                return _sample(rng, *dists[path])
+    def draw(paths, values, own=False):
+        """Most specific first: the owner's distribution, its own list, the shared distribution, the shared list."""
+        if paths and paths[0] in dists:
+            return _sample(rng, *dists[paths[0]])
+        if not own:
+            for path in paths[1:]:
+                if path in dists:
+                    return _sample(rng, *dists[path])
         return values[int(rng.integers(len(values)))]
 
     for _ in range(spec.search["trials"]):
@@ -98,14 +105,14 @@ def _random_configs(spec: Spec):
             paths = [f"optimizer.{rule}.{key}", f"optimizer.{key}"]
             values = spec.rule_axes[rule].get(key)
             if values or any(pth in dists for pth in paths):
-                hyper[key] = draw(paths, values or [None])
+                hyper[key] = draw(paths, values or [None], key in spec.rule_own.get(rule, ()))
         kind = draw([], spec.kinds)
         sched = {}
         for key in {**KIND_PARAMS[kind], **COMMON_PARAMS}:
             paths = [f"schedule.{kind}.{key}", f"schedule.{key}"]
             values = spec.kind_axes[kind].get(key)
             if values or any(pth in dists for pth in paths):
-                sched[key] = draw(paths, values or [None])
+                sched[key] = draw(paths, values or [None], key in spec.kind_own.get(kind, ()))
         if "clip.norm" in dists or "clip.value" in dists:
             key = "norm" if "clip.norm" in dists else "value"
             c = _sample(rng, *dists[f"clip.{key}"])

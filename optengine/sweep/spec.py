@@ -61,8 +61,10 @@ class Spec:
     train: dict             # epochs, batch_size, dtype: lists (axes); early_stopping, diverge_factor, device
     rules: list             # optimizer names (axis)
     rule_axes: dict         # rule -> {hyper: [values]} (only what the rule takes)
+    rule_own: dict          # rule -> keys set in its own [optimizer.<rule>] table
     kinds: list             # schedule kinds (axis)
     kind_axes: dict         # kind -> {setting: [values]}
+    kind_own: dict          # kind -> keys set in its own [schedule.<kind>] table
     clips: list             # [None | {"norm": c} | {"value": c}] (axis)
     search: dict | None     # {"kind": "random", "trials", "seed", "dists": {path: (dist, args)}}
     raw: dict = field(repr=False, default_factory=dict)
@@ -139,8 +141,8 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
         dataset_list = [None]
     _check_model_data(model_list, dataset_list, p)
     train = _train(raw.get("train", {}), p)
-    rules, rule_axes = _optimizer(raw.get("optimizer"), p)
-    kinds, kind_axes = _schedule(raw.get("schedule", {}), p)
+    rules, rule_axes, rule_own = _optimizer(raw.get("optimizer"), p)
+    kinds, kind_axes, kind_own = _schedule(raw.get("schedule", {}), p)
     clips = _clip(raw.get("clip", {}), p)
     search = _search(raw.get("search"), rules, rule_axes, kinds, p)
     if search is None:
@@ -156,7 +158,8 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
     normalised = dict(raw)
     normalised["name"] = name
     return Spec(name=name, description=description, seeds=seeds, models=model_list, datasets=dataset_list,
-                train=train, rules=rules, rule_axes=rule_axes, kinds=kinds, kind_axes=kind_axes, clips=clips,
+                train=train, rules=rules, rule_axes=rule_axes, rule_own=rule_own, kinds=kinds, kind_axes=kind_axes,
+                kind_own=kind_own, clips=clips,
                 search=search, raw=normalised, text=text, source=source)
 
 
@@ -331,27 +334,30 @@ def _train(table, p: Problems) -> dict:
 def _optimizer(table, p: Problems):
     if table is None:
         p.add("optimizer", "required: an [optimizer] table with name = ... and lr = ...")
-        return [], {}
+        return [], {}, {}
     if not isinstance(table, dict):
         p.add("optimizer", f"must be a table, got {table!r}")
-        return [], {}
+        return [], {}, {}
     if "name" not in table:
         p.add("optimizer.name", f"required: one rule or a list; allowed: {', '.join(RULES)}")
         for key in table:
             if key not in HYPER and key not in RULES:
                 p.add(f"optimizer.{key}", f"unknown setting{closest(key, ['name', *HYPER, *RULES])}")
-        return [], {}
+        return [], {}, {}
     rules = _axis(table["name"], "optimizer.name", lambda v, f: check_choice(f, v, RULES), p)
     allowed = {r: list(RULE_HYPER[r]) for r in RULES}
-    axes = _owner_axes("optimizer", table, rules, allowed, check_hyper_value, "rule", p)
-    return rules, axes
+    own = {}
+    axes = _owner_axes("optimizer", table, rules, allowed, check_hyper_value, "rule", p, own)
+    return rules, axes, own
 
 
-def _owner_axes(section: str, table: dict, chosen: list, allowed: dict, check, noun: str, p: Problems) -> dict:
+def _owner_axes(section: str, table: dict, chosen: list, allowed: dict, check, noun: str, p: Problems,
+                own_keys: dict) -> dict:
     """Settings of ``[optimizer]`` / ``[schedule]``: shared keys, and per-owner tables ``[section.<owner>]``.
 
     ``allowed[owner]`` lists the keys each rule (or schedule) takes. A shared key reaches only the
-    owners that take it; an owner's own table overrides it. Returns ``{owner: {key: [values]}}``.
+    owners that take it; an owner's own table overrides it. Returns ``{owner: {key: [values]}}``;
+    ``own_keys[owner]`` gets the keys set in the owner's own table.
     """
     every = sorted({k for keys in allowed.values() for k in keys})
     common, own = {}, {}
@@ -390,22 +396,24 @@ def _owner_axes(section: str, table: dict, chosen: list, allowed: dict, check, n
     for owner in chosen:
         values = {key: checked.get((owner, key), checked.get(("", key))) for key in allowed[owner]}
         axes[owner] = {k: v for k, v in values.items() if v}
+    own_keys.update({owner: {k for (o, k) in checked if o == owner} for owner in chosen})
     return axes
 
 
 def _schedule(table, p: Problems):
     if not isinstance(table, dict):
         p.add("schedule", f"must be a table, got {table!r}")
-        return ["constant"], {"constant": {}}
+        return ["constant"], {"constant": {}}, {}
     kinds = _axis(table.get("name", "constant"), "schedule.name", lambda v, f: check_choice(f, v, KINDS), p)
     allowed = {k: [*KIND_PARAMS[k], *COMMON_PARAMS] for k in KINDS}
-    axes = _owner_axes("schedule", table, kinds, allowed, check_setting, "schedule", p)
+    own = {}
+    axes = _owner_axes("schedule", table, kinds, allowed, check_setting, "schedule", p, own)
     for kind in kinds:
         for key, default in KIND_PARAMS[kind].items():
             if default is None and key not in axes[kind] and key != "total_steps":
                 p.add(f"schedule.{key}" if len(kinds) == 1 else f"schedule.{kind}.{key}",
                       f"the {kind} schedule needs {key}")
-    return kinds, axes
+    return kinds, axes, own
 
 
 def _clip_value(v, f):
