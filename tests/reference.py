@@ -240,3 +240,30 @@ def unpack_dense(params, sizes):
         layers.append((W, b))
     assert off == params.size
     return layers
+
+
+# -- finite differences (every analytic gradient is checked against these) ------------------------
+
+FD_H = 1e-6
+FD_RTOL = 1e-6
+
+
+def central_fd(f, params, h=FD_H):
+    """Central finite differences of the scalar function ``f`` at ``params`` (float64)."""
+    g = np.zeros_like(params)
+    for i in range(params.size):
+        p = params.copy()
+        p[i] += h
+        fp = f(p)
+        p[i] -= 2 * h
+        g[i] = (fp - f(p)) / (2 * h)
+    return g
+
+
+def assert_grad_close(g, fd, rtol=FD_RTOL):
+    """Relative error of the whole gradient <= rtol, and each entry within rtol x the gradient's size."""
+    scale = max(np.linalg.norm(g), np.linalg.norm(fd), 1e-12)
+    err = np.linalg.norm(g - fd) / scale
+    assert err <= rtol, f"relative gradient error {err:.3e} > {rtol:.0e}\nanalytic={g}\nfd={fd}"
+    np.testing.assert_allclose(g, fd, rtol=0, atol=rtol * scale)
+    return err

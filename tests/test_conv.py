@@ -14,28 +14,7 @@ import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
-
-FD_H = 1e-6
-FD_RTOL = 1e-6
-
-
-def central_fd(f, params, h=FD_H):
-    g = np.zeros_like(params)
-    for i in range(params.size):
-        p = params.copy()
-        p[i] += h
-        fp = f(p)
-        p[i] -= 2 * h
-        g[i] = (fp - f(p)) / (2 * h)
-    return g
-
-
-def assert_grad_close(g, fd, rtol=FD_RTOL):
-    scale = max(np.linalg.norm(g), np.linalg.norm(fd), 1e-12)
-    err = np.linalg.norm(g - fd) / scale
-    assert err <= rtol, f"relative gradient error {err:.3e}"
-    np.testing.assert_allclose(g, fd, rtol=0, atol=rtol * scale)
-    return err
+from reference import assert_grad_close, central_fd
 
 
 # -- independent NumPy reference --------------------------------------------------------------

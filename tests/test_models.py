@@ -15,9 +15,7 @@ import pytest
 import optengine as oe
 from optengine.errors import ConfigError
 from reference import unpack_dense as ref_unpack
-
-FD_H = 1e-6
-FD_RTOL = 1e-6
+from reference import FD_H, assert_grad_close, central_fd
 
 
 # -- independent NumPy reference ----------------------------------------------------------------
@@ -54,26 +52,6 @@ def ref_metric(z, y, loss):
     ss_res = np.sum((z - y) ** 2, axis=0)
     ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
     return float(np.mean(1.0 - ss_res / ss_tot))
-
-
-def central_fd(f, params, h=FD_H):
-    g = np.zeros_like(params)
-    for i in range(params.size):
-        p = params.copy()
-        p[i] += h
-        fp = f(p)
-        p[i] -= 2 * h
-        fm = f(p)
-        g[i] = (fp - fm) / (2 * h)
-    return g
-
-
-def assert_grad_close(g, fd, rtol=FD_RTOL):
-    scale = max(np.linalg.norm(g), np.linalg.norm(fd), 1e-12)
-    err = np.linalg.norm(g - fd) / scale
-    assert err <= rtol, f"relative gradient error {err:.3e} > {rtol:.0e}\nanalytic={g}\nfd={fd}"
-    # and entry by entry, relative to the gradient's size
-    np.testing.assert_allclose(g, fd, rtol=0, atol=rtol * scale)
 
 
 # -- cases ------------------------------------------------------------------------------------

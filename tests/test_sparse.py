@@ -18,6 +18,7 @@ from optengine.models import kernels
 from optengine.models import sparse as sk
 from optengine.models import sparse_model
 from optengine.models.sparse_model import SPARSE, SparseLogReg, sparse_logreg
+from reference import central_fd
 
 FD_H = 1e-6
 FD_RTOL = 1e-7
@@ -44,17 +45,6 @@ def random_docs(n=12, vocab=15, classes=3, seed=0, density=0.2, empty=(2, 7), ne
 def model_and_params(vocab=15, classes=3, seed=0):
     m = sparse_logreg(vocab_size=vocab, n_classes=classes, init="pytorch")
     return m, m.init(seed) * 5.0  # larger weights: non-trivial softmax
-
-
-def central_fd(f, params, h=FD_H):
-    g = np.zeros_like(params)
-    for i in range(params.size):
-        p = params.copy()
-        p[i] += h
-        fp = f(p)
-        p[i] -= 2 * h
-        g[i] = (fp - f(p)) / (2 * h)
-    return g
 
 
 def rel_err(a, b):
