@@ -331,7 +331,8 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
     from joblib import Parallel, delayed, parallel_config
 
     finished, crashed = set(), {}
-    payloads = [p.payload(sweep, threads, str(markers)) for p in batch]
+    payloads = [{**p.payload(sweep, threads, str(markers)), "watch_parent": backend != "sequential"}
+                for p in batch]
     n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else max(1, min(jobs, len(batch))))
     if backend == "loky" and len(batch) == 1:
         n_jobs = 2  # still a separate process: a crash must not take the driver with it
