@@ -46,7 +46,7 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.D
     per_rule = runs.groupby("optimizer", observed=True, sort=False)["status"]
     bad = per_rule.agg(lambda s: f"{int((s.astype(str) != 'ok').sum())}/{len(s)}")
     table = best.drop(columns=["trial_ids", "diverged", "failed"]).copy()
-    table[metric] = [f"{_fmt(m)} ± {_fmt(s)}" if not math.isnan(s) else _fmt(m)
+    table[metric] = [f"{_fmt(m)} ± {s:.2g}" if not math.isnan(s) else _fmt(m)
                      for m, s in zip(best["mean"], best["std"])]
     table[other] = [other_mean[i] for i in best.index]
     table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
