@@ -36,7 +36,7 @@ def direction(metric: str, mode: str | None = None, runs: pd.DataFrame | None = 
 
 
 def _check_metric(runs: pd.DataFrame, metric: str) -> None:
-    numeric = [c for c in runs.columns if pd.api.types.is_float_dtype(runs[c])]
+    numeric = [c for c in runs.columns if pd.api.types.is_float_dtype(runs[c]) and c not in CONFIG_COLUMNS]
     if metric not in runs.columns or metric not in numeric:
         check_choice("metric", metric, [c for c in METRICS if c in runs.columns] + sorted(set(numeric) - set(METRICS)))
 
@@ -91,11 +91,15 @@ def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFram
 
 
 def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode: str | None = None) -> pd.DataFrame:
-    """Each optimizer's best configuration by the seed-mean of ``metric`` (with std and seed count)."""
+    """Each optimizer's best configuration by the seed-mean of ``metric`` (with std and seed count);
+    one per optimizer and model and dataset when the results hold several (never ranked across them)."""
     s = summarize(runs, metric)
     ascending = direction(metric, mode, runs) == "min"
     rows = []
-    for opt, group in s.groupby("optimizer", sort=False, observed=True):
+    by = ["optimizer", *[c for c in ("model_spec", "dataset_spec") if c in s and s[c].nunique() > 1]]
+    if by == ["optimizer"]:  # results of oe.train_pack have names only
+        by += [c for c in ("model", "dataset") if c in s and s[c].nunique() > 1]
+    for _, group in s.groupby(by, sort=False, observed=True):
         ranked = group.dropna(subset=["mean"]).sort_values("mean", ascending=ascending, kind="stable")
         if len(ranked):
             rows.append(ranked.iloc[0])
@@ -104,8 +108,9 @@ def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode:
             row["mean"] = np.nan
             rows.append(row)
     best = pd.DataFrame(rows).reset_index(drop=True)
-    keep = ["optimizer", *[c for c in varying(runs) if c in best.columns], "mean", "std", "seeds", "diverged",
-            "failed", "trial_ids"]
+    axes = varying(runs)
+    shown = [c for c in axes if c in best.columns and not (c.endswith("_spec") and c[:-5] in axes)]
+    keep = ["optimizer", *shown, "mean", "std", "seeds", "diverged", "failed", "trial_ids"]
     best = best[keep]
     best.attrs["metric"] = metric
     return best

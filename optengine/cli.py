@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="optengine", description="Numba-JIT optimizer experiments.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    add = sub.add_parser
+
+    def add_parser(*args, **kwargs):
+        return add(*args, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser
 
     t = sub.add_parser("train", help="train one pack: every optimizer x lr x seed given, in one compiled call",
                        description="Train every combination of --optimizer x --lr x --seed as one pack and "
@@ -55,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="MLP hidden widths, e.g. 100,100 (default); input and output widths come from the data")
     m.add_argument("--sizes", type=_list(int), default=None, help="all MLP widths, e.g. 40,100,100,10")
     m.add_argument("--activation", default=None, help="MLP hidden activation: relu (default) or tanh")
+    m.add_argument("--model-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model setting, e.g. --model-opt hidden_size=16 or channels=8,8 (repeatable)")
     m.add_argument("--dataset", default=None,
                    help="dataset name (see `optengine list`); default mnist1d, or surface_noise for test surfaces")
     m.add_argument("--path", default=None, help="with --dataset file: your .csv, .parquet or .npz file")
@@ -144,6 +154,19 @@ def _flag(field: str) -> str:
     return "--" + last.replace("_", "-")
 
 
+def _key_values(items, flag):
+    """``KEY=VALUE`` options: numbers, true/false/none, comma-separated lists, else text."""
+    from .errors import ConfigError
+
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(flag, f"expected KEY=VALUE, got {item!r}")
+        key, value = (x.strip() for x in item.split("=", 1))
+        out.append((key, [_value(v.strip()) for v in value.split(",")] if "," in value else _value(value)))
+    return out
+
+
 def _cmd_train(a) -> int:
     import time
 
@@ -156,22 +179,27 @@ def _cmd_train(a) -> int:
     for rule in a.optimizer:
         check_choice("--optimizer", rule, RULES)
     model = {"name": a.model}
+    for flag, value in (("--hidden", a.hidden), ("--sizes", a.sizes), ("--activation", a.activation)):
+        if value is not None and a.model != "mlp":
+            raise ConfigError(flag, f"is an mlp setting; for {a.model} use --model-opt KEY=VALUE "
+                                    "(see `optengine list`)")
+    if a.sizes is not None and a.hidden is not None:
+        raise ConfigError("--sizes", "give --sizes (all widths) or --hidden (hidden widths), not both")
     if a.sizes is not None:
         model["sizes"] = a.sizes
     elif a.model == "mlp":
         model["hidden"] = a.hidden if a.hidden is not None else [100, 100]
     if a.activation is not None:
         model["activation"] = a.activation
+    for key, value in _key_values(a.model_opt, "--model-opt"):
+        model[key] = value
     dataset = a.dataset or ("surface_noise" if a.model in SURFACES else "mnist1d")
     dataset = {"name": dataset}
     for key, value in (("path", a.path), ("target", a.target)):
         if value is not None:
             dataset[key] = value
-    for item in a.dataset_opt:
-        if "=" not in item:
-            raise ConfigError("--dataset-opt", f"expected KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        dataset[key.strip()] = _value(value.strip())
+    for key, value in _key_values(a.dataset_opt, "--dataset-opt"):
+        dataset[key] = value
     batch = a.batch_size if a.batch_size == "full" else _batch_int(a.batch_size)
 
     schedule = {k: getattr(a, k) for k in SCHEDULE_FLAGS if getattr(a, k) is not None}

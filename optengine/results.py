@@ -156,8 +156,9 @@ def read_part(path: Path, table: str) -> pd.DataFrame:
         arrow = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for torn files
         raise ResultsError(str(path), f"cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is torn "
-                                      "or not a Parquet file. Delete it and run the sweep again to recompute "
-                                      "its trials") from None
+                                      f"or not a Parquet file. Delete it and the part of the same number in "
+                                      f"{'curves' if table == 'runs' else 'runs'}/, then run the sweep again to "
+                                      "recompute its trials") from None
     meta = (arrow.schema.metadata or {}).get(META_KEY)
     info = None
     if meta is not None:
@@ -209,12 +210,14 @@ def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs_frames, curve_frames = [], []
     for number, path in run_parts:
         df = read_part(path, "runs")
+        if number not in curve_parts:  # written before its runs part, so it was removed since
+            raise ResultsError(str(path), f"has no curves part (curves/{path.name} is missing); delete "
+                                          f"{path} too and run the sweep again to recompute its trials")
         df["_part"] = number
         runs_frames.append(df)
-        if number in curve_parts:
-            c = read_part(curve_parts[number], "curves")
-            c["_part"] = number
-            curve_frames.append(c)
+        c = read_part(curve_parts[number], "curves")
+        c["_part"] = number
+        curve_frames.append(c)
     if runs_frames:
         runs = pd.concat(runs_frames, ignore_index=True)
         runs = runs.drop_duplicates("trial_id", keep="last")

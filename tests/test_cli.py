@@ -63,3 +63,25 @@ def test_errors_name_the_flag(capsys):
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith(f"optengine: error: {flag}"), (extra, err)
         assert "Traceback" not in err
+
+
+def test_model_opt_sets_any_model_setting(capsys):
+    rc = main(["train", "--model", "gru", "--model-opt", "hidden_size=3", "--model-opt", "bidirectional=true",
+               "--dataset", "iris", "--epochs", "1", "--lr", "0.01"])
+    assert rc == 0 and "1 trials" in capsys.readouterr().out
+
+
+def test_mlp_flags_are_refused_for_other_models(capsys):
+    assert main(["train", "--model", "gru", "--hidden", "8", "--dataset", "iris"]) == 2
+    assert "--hidden: is an mlp setting" in capsys.readouterr().err
+    assert main(["train", "--sizes", "4,8,3", "--hidden", "8", "--dataset", "iris"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    import pytest
+
+    from optengine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="file not found"):
+        main(["run", str(tmp_path / "nope.toml"), "--debug"])

@@ -31,3 +31,13 @@ def test_readme_quick_start_runs_the_quickstart_spec_and_its_report():
     assert report_args.command == "report" and report_args.folder == "results/quickstart"
     spec = load_spec(ROOT / run_args.spec)
     assert spec.name == "quickstart" and len(expand(spec)) == 28
+
+
+def test_readme_sweep_example_is_a_valid_spec():
+    from optengine.sweep import expand, load_spec
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)\n```", readme, flags=re.S)
+    assert blocks, "README.md shows a sweep spec"
+    for text in blocks:
+        assert len(expand(load_spec(text + "\n"))) > 0

@@ -171,6 +171,11 @@ def test_torn_and_foreign_files_are_named(reference, tmp_path):
     shutil.copy(sorted((out / "curves").glob("part-*.parquet"))[0], out / "curves" / "part-000050.parquet")
     runs, curves = read_results(out)
     assert len(runs) == N_TINY and len(curves) == N_TINY * 3
+    # a runs part whose curves part was deleted is an error, not silently missing curves
+    lost = sorted((out / "curves").glob("part-*.parquet"))[0]
+    lost.unlink()
+    with pytest.raises(ResultsError, match=f"runs/{lost.name}: has no curves part"):
+        read_results(out)
 
 
 # -- determinism across jobs and backends -----------------------------------------------------------

@@ -48,7 +48,7 @@ from ..errors import ConfigError, check_choice, check_number
 from . import sparse
 from .base import Model
 
-from .kernels import SPARSE  # noqa: E402  (the family id in the trainer's dispatch)
+from .kernels import SPARSE  # the family id in the trainer's dispatch
 INITS = ("zeros", "pytorch")
 FLOAT32_MAX_VOCAB = 2**24
 MAX_ELL_BYTES = 4 * 2**30  # refuse padded matrices larger than this (one very long document)

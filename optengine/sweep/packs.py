@@ -29,7 +29,8 @@ class Pack:
         from .worker import FAULT_ENV
 
         t = self.trials[0]
-        return {"fault": os.environ.get(FAULT_ENV),"pack_id": self.pack_id, "sweep": sweep, "threads": threads, "marker_dir": marker_dir,
+        return {"fault": os.environ.get(FAULT_ENV),  # tests only: the worker's fault injection
+                "pack_id": self.pack_id, "sweep": sweep, "threads": threads, "marker_dir": marker_dir,
                 "model": json.loads(t.model), "dataset": json.loads(t.dataset), "batch_size": t.batch_size,
                 "epochs": t.epochs, "dtype": t.dtype, "early_stopping": json.loads(t.early_stopping),
                 "diverge_factor": t.diverge_factor, "device": t.device,
