@@ -260,7 +260,13 @@ def main(argv=None) -> int:
 
     from optengine.cuda import require_device, simulating
 
-    require_device()
+    from optengine.errors import ConfigError
+
+    try:
+        require_device()
+    except ConfigError as exc:
+        print(f"gpu.py: {exc}", file=sys.stderr)
+        return 2
     if simulating():
         sys.setswitchinterval(1e-4)  # simulated threads meet at every syncthreads: switch fast
     res = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_name(),
