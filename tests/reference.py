@@ -267,3 +267,19 @@ def assert_grad_close(g, fd, rtol=FD_RTOL):
     assert err <= rtol, f"relative gradient error {err:.3e} > {rtol:.0e}\nanalytic={g}\nfd={fd}"
     np.testing.assert_allclose(g, fd, rtol=0, atol=rtol * scale)
     return err
+
+
+def assert_pack_equals_alone(model, data, trials, alone, **kwargs):
+    """Train ``trials`` as one pack, then the trials at indices ``alone`` one by one: their
+    parameters and curves must be bit-identical (a trial's numbers never depend on its pack)."""
+    import pandas as pd
+
+    import optengine as oe
+
+    runs, curves, params = oe.train_pack(model, data, trials, return_params=True, **kwargs)
+    assert (runs["status"] == "ok").all()
+    for k in alone:
+        r1, c1, p1 = oe.train_pack(model, data, [trials[k]], return_params=True, **kwargs)
+        np.testing.assert_array_equal(params[k], p1[0])
+        got = curves[curves.trial_id == r1["trial_id"].iloc[0]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, c1)

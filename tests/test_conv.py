@@ -9,12 +9,11 @@ Flat parameters: per layer weight (C_out, C_in, K) and bias, then head weight (o
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
-from reference import assert_grad_close, central_fd
+from reference import assert_grad_close, assert_pack_equals_alone, central_fd
 
 
 # -- independent NumPy reference --------------------------------------------------------------
@@ -277,13 +276,7 @@ def test_pack_equals_trials_alone(tiny_signals):
                {"name": "cosine", "warmup_steps": 5}},
               {"optimizer": "momentum", "lr": 5e-2, "seed": 2, "clip": {"norm": 0.5}},
               {"optimizer": "rmsprop", "lr": 1e-3, "seed": 0, "clip": {"value": 0.1}}]
-    runs, curves, params = oe.train_pack(model, tiny_signals, trials, batch_size=16, epochs=3, return_params=True)
-    assert (runs["status"] == "ok").all()
-    for k in (1, 3):
-        r1, c1, p1 = oe.train_pack(model, tiny_signals, [trials[k]], batch_size=16, epochs=3, return_params=True)
-        np.testing.assert_array_equal(params[k], p1[0])
-        got = curves[curves.trial_id == r1["trial_id"].iloc[0]].reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, c1)
+    assert_pack_equals_alone(model, tiny_signals, trials, (1, 3), batch_size=16, epochs=3)
 
 
 def test_cnn_learns_bump_position(tiny_signals):

@@ -10,12 +10,12 @@ Flat parameters: per direction W_ih (G*H, D), W_hh (G*H, H), b_ih, b_hh; then he
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
 from test_conv import assert_grad_close, central_fd, ref_loss
+from reference import assert_pack_equals_alone
 
 # -- independent NumPy reference --------------------------------------------------------------
 
@@ -282,13 +282,7 @@ def test_pack_equals_trials_alone(cell, sines):
               {"optimizer": "adam", "lr": 1e-2, "seed": 1, "schedule": {"name": "cosine", "warmup_steps": 3}},
               {"optimizer": "sgd", "lr": 0.05, "seed": 2, "clip": {"value": 0.05}},
               {"optimizer": "adamw", "lr": 1e-2, "seed": 0}]
-    runs, curves, params = oe.train_pack(model, sines, trials, batch_size=32, epochs=2, return_params=True)
-    assert (runs["status"] == "ok").all()
-    for k in (0, 2):
-        r1, c1, p1 = oe.train_pack(model, sines, [trials[k]], batch_size=32, epochs=2, return_params=True)
-        np.testing.assert_array_equal(params[k], p1[0])
-        got = curves[curves.trial_id == r1["trial_id"].iloc[0]].reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, c1)
+    assert_pack_equals_alone(model, sines, trials, (0, 2), batch_size=32, epochs=2)
 
 
 def test_gru_forecasts_sines(sines):
