@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import kernel
+from .heads import CROSS_ENTROPY, row_loss, row_metric
 
 A_VOCAB, A_CLASSES = 0, 1
 
@@ -71,24 +72,6 @@ def _logits(ai, theta, X, row, z):
 
 
 @kernel
-def _softmax_loss(z, label, p):
-    """Cross-entropy of logits ``z`` for ``label`` (float64); softmax into ``p`` if it has entries."""
-    C = z.size
-    zmax = z[0]
-    for j in range(1, C):
-        if z[j] > zmax:
-            zmax = z[j]
-    s = 0.0
-    for j in range(C):
-        s += np.exp(np.float64(z[j] - zmax))
-    loss = np.log(s) + zmax - z[label]
-    if p.size > 0:  # p may be z itself: every z[j] is read before p[j] is written
-        for j in range(C):
-            p[j] = np.exp(np.float64(z[j] - zmax)) / s
-    return loss
-
-
-@kernel
 def sparse_loss_grad(ai, theta, X, yc, idx, grad, ws):
     """Mean cross-entropy of the documents ``X[idx]``; its full gradient is written into ``grad``.
 
@@ -106,14 +89,12 @@ def sparse_loss_grad(ai, theta, X, yc, idx, grad, ws):
         return 0.0
     total = 0.0
     sc = grad.dtype.type(1.0 / rows)
-    one = grad.dtype.type(1.0)
+    no_targets = ws[0:0].reshape((0, 0))  # cross-entropy reads the labels only
     for i in range(rows):
         r = idx[i]
         z = ws[i * C:(i + 1) * C]
         _logits(ai, theta, X, r, z)
-        label = yc[r]
-        total += _softmax_loss(z, label, z)  # z now holds softmax(z)
-        z[label] -= one
+        total += row_loss(CROSS_ENTROPY, z, yc, no_targets, r, z)  # z now holds softmax(z) - e_y
         for j in range(C):
             z[j] *= sc  # delta_i = (p_i - e_y) / B
             grad[wb + j] += z[j]
@@ -134,17 +115,13 @@ def sparse_evaluate(ai, theta, X, yc, ws, chunk):
     C = ai[A_CLASSES]
     z = ws[0:C]
     empty = ws[0:0]
+    no_targets = empty.reshape((0, 0))  # cross-entropy reads the labels only
     total = 0.0
     correct = 0
     for r in range(n):
         _logits(ai, theta, X, r, z)
-        best = 0
-        for j in range(1, C):
-            if z[j] > z[best]:
-                best = j
-        if best == yc[r]:
-            correct += 1
-        total += _softmax_loss(z, yc[r], empty)
+        correct += row_metric(CROSS_ENTROPY, z, yc, no_targets, r, empty)
+        total += row_loss(CROSS_ENTROPY, z, yc, no_targets, r, empty)
     if n == 0:
         return 0.0, 0.0
     return total / n, correct / n
