@@ -283,3 +283,32 @@ def assert_pack_equals_alone(model, data, trials, alone, **kwargs):
         np.testing.assert_array_equal(params[k], p1[0])
         got = curves[curves.trial_id == r1["trial_id"].iloc[0]].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, c1)
+
+
+def assert_gradient_checks(model, params, X, y):
+    """``loss_and_grad`` returns a float64 gradient of the parameters' shape that matches central
+    finite differences, leaves its inputs alone and repeats exactly."""
+    value, g = model.loss_and_grad(params, X, y)
+    assert g.shape == params.shape and g.dtype == np.float64
+    fd = central_fd(lambda p: model.loss_and_grad(p, X, y)[0], params)
+    assert_grad_close(g, fd)
+    value2, g2 = model.loss_and_grad(params, X, y)
+    assert value2 == value
+    np.testing.assert_array_equal(g2, g)
+
+
+def assert_outputs_match(model, params, X, y, z, loss, want):
+    """Loss, evaluate, forward and the metric of ``model`` equal the reference outputs ``z`` and
+    reference loss ``want`` (accuracy for cross-entropy, R^2 averaged over outputs for MSE)."""
+    import pytest
+
+    assert model.loss_and_grad(params, X, y)[0] == pytest.approx(want, rel=1e-12)
+    ev, metric = model.evaluate(params, X, y)
+    assert ev == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(model.forward(params, X), z, rtol=1e-12, atol=1e-13)
+    if loss == "cross_entropy":
+        assert metric == pytest.approx(np.mean(z.argmax(1) == y))
+    else:
+        ss_res = ((z - y) ** 2).sum(0)
+        ss_tot = ((y - y.mean(0)) ** 2).sum(0)
+        assert metric == pytest.approx(np.mean(1 - ss_res / ss_tot), rel=1e-10)

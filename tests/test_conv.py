@@ -13,7 +13,7 @@ import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
-from reference import assert_grad_close, assert_pack_equals_alone, central_fd
+from reference import assert_gradient_checks, assert_outputs_match, assert_pack_equals_alone
 
 
 # -- independent NumPy reference --------------------------------------------------------------
@@ -105,13 +105,7 @@ def problem(cfg, n, seed, margin=1e-3):
 def test_cnn_gradient_matches_finite_differences(name, batch):
     cfg = CASES[name]
     m, params, X, y = problem(cfg, batch, seed=batch)
-    value, g = m.loss_and_grad(params, X, y)
-    assert g.dtype == np.float64 and g.shape == params.shape
-    fd = central_fd(lambda p: m.loss_and_grad(p, X, y)[0], params)
-    assert_grad_close(g, fd)
-    value2, g2 = m.loss_and_grad(params, X, y)
-    assert value2 == value
-    np.testing.assert_array_equal(g2, g)
+    assert_gradient_checks(m, params, X, y)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -125,18 +119,9 @@ def test_cnn_loss_metric_predict_match_numpy(name):
     X = rng.standard_normal((n, m.n_features))
     y = rng.integers(0, cfg["n_outputs"], n) if loss == "cross_entropy" else rng.standard_normal((n, cfg["n_outputs"]))
     z, _ = ref_forward(params, X, cfg)
-    want = ref_loss(z, y, loss)
-    assert m.loss_and_grad(params, X, y)[0] == pytest.approx(want, rel=1e-12)
-    ev, metric = m.evaluate(params, X, y)
-    assert ev == pytest.approx(want, rel=1e-12)
-    np.testing.assert_allclose(m.forward(params, X), z, rtol=1e-12, atol=1e-13)
+    assert_outputs_match(m, params, X, y, z, loss, ref_loss(z, y, loss))
     if loss == "cross_entropy":
-        assert metric == pytest.approx(np.mean(z.argmax(1) == y))
         np.testing.assert_array_equal(m.predict(params, X), z.argmax(1))
-    else:
-        ss_res = ((z - y) ** 2).sum(0)
-        ss_tot = ((y - y.mean(0)) ** 2).sum(0)
-        assert metric == pytest.approx(np.mean(1 - ss_res / ss_tot), rel=1e-10)
 
 
 def test_three_d_input_is_the_same_as_rows():

@@ -15,7 +15,7 @@ import pytest
 import optengine as oe
 from optengine.errors import ConfigError
 from reference import unpack_dense as ref_unpack
-from reference import FD_H, assert_grad_close, central_fd
+from reference import FD_H, assert_grad_close, assert_gradient_checks, central_fd
 
 
 # -- independent NumPy reference ----------------------------------------------------------------
@@ -124,14 +124,7 @@ def test_dense_gradient_matches_finite_differences(case, batch):
     m = oe.model(name, **settings)
     assert m.n_params == oe_n_params(sizes) <= 60
     params, X, y = kink_free_problem(sizes, act, loss, batch, seed=len(sizes) * 10 + batch)
-    value, g = m.loss_and_grad(params, X, y)
-    assert g.shape == params.shape and g.dtype == np.float64
-    fd = central_fd(lambda p: m.loss_and_grad(p, X, y)[0], params)
-    assert_grad_close(g, fd)
-    # loss_and_grad leaves its inputs alone and is repeatable
-    value2, g2 = m.loss_and_grad(params, X, y)
-    assert value2 == value
-    np.testing.assert_array_equal(g2, g)
+    assert_gradient_checks(m, params, X, y)  # also: inputs left alone, repeatable
 
 
 def test_relu_perturbation_stays_off_kinks():

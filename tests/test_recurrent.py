@@ -14,8 +14,9 @@ import pytest
 
 import optengine as oe
 from optengine.errors import ConfigError
-from test_conv import assert_grad_close, central_fd, ref_loss
-from reference import assert_pack_equals_alone
+from reference import (assert_grad_close, assert_gradient_checks, assert_outputs_match, assert_pack_equals_alone,
+                       central_fd)
+from test_conv import ref_loss
 
 # -- independent NumPy reference --------------------------------------------------------------
 
@@ -105,13 +106,7 @@ def make(cfg, n, seed, scale=0.8):
 @pytest.mark.parametrize("cfg", CASES, ids=cid)
 def test_gradient_matches_finite_differences(cfg):
     m, params, X, y = make(cfg, 3, seed=cfg["seq_len"])
-    value, g = m.loss_and_grad(params, X, y)
-    assert g.dtype == np.float64
-    fd = central_fd(lambda p: m.loss_and_grad(p, X, y)[0], params)
-    assert_grad_close(g, fd)
-    value2, g2 = m.loss_and_grad(params, X, y)
-    assert value2 == value
-    np.testing.assert_array_equal(g, g2)
+    assert_gradient_checks(m, params, X, y)
 
 
 def test_gradient_reaches_the_first_step():
@@ -130,17 +125,7 @@ def test_loss_metric_predict_match_numpy(cfg):
     m, params, X, y = make(cfg, 8, seed=2)
     z = ref_forward(params, X, cfg)
     loss = cfg.get("loss", "cross_entropy")
-    want = ref_loss(z, y, loss)
-    assert m.loss_and_grad(params, X, y)[0] == pytest.approx(want, rel=1e-12)
-    ev, metric = m.evaluate(params, X, y)
-    assert ev == pytest.approx(want, rel=1e-12)
-    np.testing.assert_allclose(m.forward(params, X), z, rtol=1e-12, atol=1e-13)
-    if loss == "cross_entropy":
-        assert metric == pytest.approx(np.mean(z.argmax(1) == y))
-    else:
-        ss_res = ((z - y) ** 2).sum(0)
-        ss_tot = ((y - y.mean(0)) ** 2).sum(0)
-        assert metric == pytest.approx(np.mean(1 - ss_res / ss_tot), rel=1e-10)
+    assert_outputs_match(m, params, X, y, z, loss, ref_loss(z, y, loss))
 
 
 @pytest.mark.parametrize("cfg", [c for c in CASES if c["seq_len"] == 5 and c["loss"] == "cross_entropy"] +
