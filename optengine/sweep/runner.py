@@ -280,7 +280,8 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
     markers.mkdir()
-    counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids}
+    # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
+    counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder)}
     queue = list(packs)
     crash_types = _crash_types()
     client = None
@@ -354,7 +355,8 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs, curves = res["runs"], res["curves"]
     runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
-    write_pack(folder, next_part_number(folder), runs, curves)
+    write_pack(folder, counts["part"], runs, curves)
+    counts["part"] += 1
     counts["done"] += len(runs)
     counts["diverged"] += int((runs["status"] == "diverged").sum())
     counts["failed"] += int((runs["status"] == "failed").sum())
