@@ -65,4 +65,9 @@ def require_device() -> None:
                                     "importing numba to run the (slow) simulator, or use device=\"cpu\"")
 
 
+if simulating():
+    from .simulator_fix import lock_shared_arrays
+
+    lock_shared_arrays()
+
 __all__ = ["available", "installed", "require_device", "simulating", "INSTALL_HINT"]
