@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import pack_kernel
+from .blas import one_blas_thread
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
 from .errors import ConfigError, check_choice, check_keys, check_number
@@ -258,11 +259,12 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     if device == "cuda":
         from .cuda.pack_kernel import train_pack as trainer
     try:
-        trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                float(diverge_factor), patience, float(min_delta),
-                out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                out["lr"], steps_at, results)
+        with one_blas_thread():
+            trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                    EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                    float(diverge_factor), patience, float(min_delta),
+                    out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
+                    out["lr"], steps_at, results)
     finally:
         numba.set_num_threads(threads_before)
     wall = time.perf_counter() - t0

@@ -33,23 +33,28 @@ def n_params(sizes) -> int:
 
 
 def workspace_size(sizes, rows: int) -> int:
-    """Floats of scratch space for a batch of ``rows``: activations plus two delta buffers."""
+    """Floats of scratch space for a batch of ``rows``: activations, two delta buffers, the gathered input."""
     widths = list(sizes[1:])
-    return int(rows * (sum(widths) + 2 * max(widths)))
+    return int(rows * (sum(widths) + 2 * max(widths) + sizes[0]))
 
 
 @kernel
-def _layer_forward(a_in, from_x, X, idx, W, b, z):
-    """z = a_in @ W + b for the rows of the batch (a_in = X[idx] for the first layer)."""
+def _gather(X, idx, out):
+    """out[i, :] = X[idx[i], :] (the batch's input rows, contiguous, in the parameters' dtype)."""
+    for i in range(idx.size):
+        r = idx[i]
+        for k in range(X.shape[1]):
+            out[i, k] = X[r, k]
+
+
+@kernel
+def _layer_forward(a_in, W, b, z):
+    """z = a_in @ W + b: one BLAS matrix product (sgemm/dgemm), then the bias."""
+    np.dot(a_in, W, z)
     rows, dout = z.shape
-    din = W.shape[0]
     for i in range(rows):
         for j in range(dout):
-            z[i, j] = b[j]
-        for k in range(din):
-            a = X[idx[i], k] if from_x else a_in[i, k]
-            for j in range(dout):
-                z[i, j] += a * W[k, j]
+            z[i, j] += b[j]
 
 
 @kernel
@@ -66,13 +71,31 @@ def _activate(z, act):
 
 
 @kernel
+def _input_offset(ai, rows):
+    """Offset in ws of the gathered input rows: after the activations and the two delta buffers."""
+    n_layers = ai[A_LAYERS]
+    widths_total = 0
+    max_w = 0
+    for l in range(1, n_layers + 1):
+        widths_total += ai[A_SIZES + l]
+        max_w = max(max_w, ai[A_SIZES + l])
+    return rows * (widths_total + 2 * max_w)
+
+
+@kernel
 def _forward(ai, theta, X, idx, rows, ws):
-    """Run the network on ``rows`` samples; return the output view (rows x n_out) in ``ws``."""
+    """Run the network on ``rows`` samples; return the output view (rows x n_out) in ``ws``.
+
+    ws holds layer l's outputs after layer l-1's from offset 0, and the gathered input rows
+    at ``_input_offset``."""
     n_layers = ai[A_LAYERS]
     act = ai[A_ACT]
+    din0 = ai[A_SIZES]
+    x_off = _input_offset(ai, rows)
+    prev = ws[x_off:x_off + rows * din0].reshape((rows, din0))
+    _gather(X, idx, prev)
     p_off = 0
     w_off = 0
-    prev = ws[0:0].reshape((0, 0))
     for l in range(n_layers):
         din = ai[A_SIZES + l]
         dout = ai[A_SIZES + l + 1]
@@ -81,7 +104,7 @@ def _forward(ai, theta, X, idx, rows, ws):
         p_off += din * dout + dout
         z = ws[w_off:w_off + rows * dout].reshape((rows, dout))
         w_off += rows * dout
-        _layer_forward(prev, l == 0, X, idx, W, b, z)
+        _layer_forward(prev, W, b, z)
         if l < n_layers - 1:
             _activate(z, act)
         prev = z
@@ -95,6 +118,7 @@ def _output_loss(ai, out, yc, yr, idx, delta):
     want_grad = delta.shape[0] > 0
     total = 0.0
     if ai[A_LOSS] == CROSS_ENTROPY:
+        e = np.empty(n_out)  # exp(z - max), float64, computed once per output
         for i in range(rows):
             zmax = out[i, 0]
             for j in range(1, n_out):
@@ -102,12 +126,13 @@ def _output_loss(ai, out, yc, yr, idx, delta):
                     zmax = out[i, j]
             s = 0.0
             for j in range(n_out):
-                s += np.exp(np.float64(out[i, j] - zmax))
+                e[j] = np.exp(np.float64(out[i, j] - zmax))
+                s += e[j]
             label = yc[idx[i]]
             total += np.log(s) + zmax - out[i, label]
             if want_grad:
                 for j in range(n_out):
-                    delta[i, j] = np.exp(np.float64(out[i, j] - zmax)) / s
+                    delta[i, j] = e[j] / s
                 delta[i, label] -= 1.0
     else:
         for i in range(rows):
@@ -121,7 +146,10 @@ def _output_loss(ai, out, yc, yr, idx, delta):
 
 @kernel
 def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
-    """Mean loss over the batch ``X[idx]``; writes its gradient into ``grad``."""
+    """Mean loss over the batch ``X[idx]``; writes its gradient into ``grad``.
+
+    Per layer, last first: dW = A_prev^T @ delta, db = sum of delta's rows, and
+    delta_prev = (delta @ W^T) * act'(A_prev); the products are BLAS calls."""
     rows = idx.size
     n_layers = ai[A_LAYERS]
     act = ai[A_ACT]
@@ -134,6 +162,7 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     n_out = out.shape[1]
     d_off = rows * widths_total
     buffers = (ws[d_off:d_off + rows * max_w], ws[d_off + rows * max_w:d_off + 2 * rows * max_w])
+    x_off = d_off + 2 * rows * max_w
     cur = 0
     delta = buffers[0][:rows * n_out].reshape((rows, n_out))
     total = _output_loss(ai, out, yc, yr, idx, delta)
@@ -155,30 +184,29 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
         dW = grad[p_off:p_off + din * dout].reshape((din, dout))
         db = grad[p_off + din * dout:p_end]
         p_end = p_off
-        dW[:, :] = zero
-        db[:] = zero
-        a_prev = ws[max(0, a_end - rows * din):a_end].reshape((rows if l > 0 else 0, din if l > 0 else 0))
+        if l > 0:
+            a_prev = ws[a_end - rows * din:a_end].reshape((rows, din))
+        else:
+            a_prev = ws[x_off:x_off + rows * din].reshape((rows, din))  # the gathered input
+        np.dot(a_prev.T, delta, dW)
+        for j in range(dout):
+            db[j] = zero
         for i in range(rows):
-            for k in range(din):
-                a = X[idx[i], k] if l == 0 else a_prev[i, k]
-                for j in range(dout):
-                    dW[k, j] += a * delta[i, j]
             for j in range(dout):
                 db[j] += delta[i, j]
         if l > 0:
             a_end -= rows * din
             cur = 1 - cur
             new_delta = buffers[cur][:rows * din].reshape((rows, din))
+            np.dot(delta, W.T, new_delta)
             for i in range(rows):
                 for k in range(din):
-                    s = zero
-                    for j in range(dout):
-                        s += delta[i, j] * W[k, j]
                     a = a_prev[i, k]
                     if act == RELU:
-                        new_delta[i, k] = s if a > zero else zero
+                        if not a > zero:
+                            new_delta[i, k] = zero
                     else:
-                        new_delta[i, k] = s * (one - a * a)
+                        new_delta[i, k] *= one - a * a
             delta = new_delta
     return total * scale
 
