@@ -1,8 +1,9 @@
 """The one place kernels get their compile options, and a guard against stale caches.
 
-``cache=True`` (compiled once, reused from disk), ``error_model="numpy"`` (a float
+``cache=True`` (compiled once, reused from disk), ``nogil=True`` (the pack trainer runs
+trials on several Python threads), ``error_model="numpy"`` (a float
 division by zero gives inf/nan like NumPy instead of raising, which would be lost inside
-``prange``; the trainer turns non-finite values into divergence), and never ``fastmath``
+a trainer thread; the trainer turns non-finite values into divergence), and never ``fastmath``
 (it would delete the NaN/inf checks).
 
 Numba checks a cached kernel against its own source file only, so a kernel that calls a
@@ -25,7 +26,7 @@ STAMP = "optengine-sources.stamp"
 
 def kernel(fn=None, *, parallel=False):
     """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel."""
-    decorate = njit(cache=True, error_model="numpy", parallel=parallel)
+    decorate = njit(cache=True, error_model="numpy", parallel=parallel, nogil=True)
     return decorate if fn is None else decorate(fn)
 
 

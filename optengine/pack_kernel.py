@@ -2,7 +2,8 @@
 
 Every trial of a pack shares the model architecture, data, batch size, epochs and dtype;
 each has its own rule, hyperparameters, schedule, clipping and seed. Trials run in
-parallel (``prange``) and never read each other's memory, so a trial's numbers are
+parallel (one Python thread per share, in compiled code
+without the GIL) and never read each other's memory, so a trial's numbers are
 the same alone or in any pack, on any number of threads.
 
 Per step:  g = grad(loss(theta; B)); norm = clip(g); divergence check (non-finite loss
@@ -12,12 +13,14 @@ Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient n
            the lr of the epoch's last step; optional early stopping on validation loss.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import prange
+from numba import literally
 
 from .clipping import clip
 from .jit import kernel
-from .models.kernels import evaluate, loss_grad
+from .models.kernels import family_evaluate, family_loss_grad
 from .optimizers import update
 from .rng import new_state, shuffle, _STREAM_SHUFFLE
 from .schedules import S_UNIT, schedule_lr
@@ -42,7 +45,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
     per_epoch = sched[S_UNIT] == 1.0
     step = 0
     # "Exploding" is judged against the full training loss at the start (one forward pass).
-    init_loss, _ = evaluate(family, ai, af, theta, X, yc, yr, ws, eval_chunk)
+    init_loss, _ = family_evaluate(family, ai, af, theta, X, yc, yr, ws, eval_chunk)
     ref_loss = max(abs(init_loss), 1.0)
     best = np.inf
     best_epoch = -1
@@ -57,7 +60,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
         for b in range(n_batches):
             lo = b * batch
             hi = min(n, lo + batch)
-            loss = loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
+            loss = family_loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
             norm = clip(grad, clip_mode, clip_c)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
                 result[0] = DIVERGED
@@ -71,7 +74,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             step += 1
             loss_sum += loss * (hi - lo)
             norm_sum += norm
-        vl, vm = evaluate(family, ai, af, theta, Xv, yvc, yvr, ws, eval_chunk)
+        vl, vm = family_evaluate(family, ai, af, theta, Xv, yvc, yvr, ws, eval_chunk)
         train_loss[epoch] = loss_sum / n
         val_loss[epoch] = vl
         val_metric[epoch] = vm
@@ -92,14 +95,45 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             return
 
 
-@kernel(parallel=True)
-def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-               diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
-    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs."""
-    for k in prange(params.shape[0]):
-        train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+@kernel
+def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+                 rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                 diverge_factor, patience, min_delta,
+                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
+    """Train the trials (rows of ``params``) listed in ``ks``, one after another: one thread's share.
+
+    ``family`` becomes a compile-time constant (``literally``): one compiled trainer per model
+    family, holding that family's model code only."""
+    fam = literally(family)
+    for k in ks:
+        train_one(fam, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                   rules[k], hypers[k], scheds[k], clip_modes[k], clip_cs[k], seeds[k], params[k],
                   diverge_factor, patience, min_delta,
                   train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k])
+
+
+def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+               diverge_factor, patience, min_delta,
+               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, threads=None):
+    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs.
+
+    ``threads`` (default: numba's thread count) threads each train every threads-th trial in
+    a compiled call that releases the GIL; trials never share memory, so the numbers do not
+    depend on the number of threads."""
+    import numba
+
+    K = params.shape[0]
+    n_threads = max(1, min(K, threads if threads is not None else numba.get_num_threads()))
+    args = (ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
+            rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+            diverge_factor, patience, min_delta,
+            train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results)
+    shares = [np.arange(t, K, n_threads, dtype=np.int64) for t in range(n_threads)]
+    if n_threads == 1:
+        train_trials(family, shares[0], *args)
+        return
+    train_trials(family, shares[0][:0], *args)  # compile (or load) once, before the threads start
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="optengine-trainer") as pool:
+        for done in [pool.submit(train_trials, family, share, *args) for share in shares]:
+            done.result()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import time
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -249,24 +250,17 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
     ids = [s.trial_id or trial_id({**shared, **s.config()}) for s in settings]
 
-    import numba
-
-    threads_before = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     t0 = time.perf_counter()
-    trainer = pack_kernel.train_pack
     if device == "cuda":
         from .cuda.pack_kernel import train_pack as trainer
-    try:
-        with one_blas_thread():
-            trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                    EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                    float(diverge_factor), patience, float(min_delta),
-                    out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                    out["lr"], steps_at, results)
-    finally:
-        numba.set_num_threads(threads_before)
+    else:
+        trainer = partial(pack_kernel.train_pack, threads=threads)
+    with one_blas_thread():
+        trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                float(diverge_factor), patience, float(min_delta),
+                out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
+                out["lr"], steps_at, results)
     wall = time.perf_counter() - t0
 
     runs = _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall / K)

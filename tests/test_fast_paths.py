@@ -106,3 +106,18 @@ def test_sweep_sized_mlp_alone_equals_in_a_pack(mnist1d):
               [("sgd", 3e-2), ("momentum", 1e-2), ("rmsprop", 1e-3), ("adam", 3e-3), ("adamw", 1e-3)]]
     trials.append({"optimizer": "adam", "lr": 1e-3, "seed": 1, "clip": {"norm": 0.5}})
     assert_pack_equals_alone({"name": "mlp", "sizes": SIZES}, mnist1d, trials, (1, 3, 5), batch_size=64, epochs=1)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_trainer_threads_give_the_numbers_of_one_thread(threads):
+    iris = oe.dataset("iris")
+    trials = [{"optimizer": r, "lr": 0.05, "seed": s} for r in ("sgd", "adam", "rmsprop") for s in (0, 1)]
+    trials.append({"optimizer": "nesterov", "lr": 0.05, "seed": 2, "clip": {"value": 0.1}})
+    model = {"name": "mlp", "sizes": [4, 8, 3]}
+    r1, c1, p1 = oe.train_pack(model, iris, trials, batch_size=16, epochs=3, threads=1, return_params=True)
+    rt, ct, pt = oe.train_pack(model, iris, trials, batch_size=16, epochs=3, threads=threads, return_params=True)
+    np.testing.assert_array_equal(p1, pt)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(c1, ct)
+    pd.testing.assert_frame_equal(r1.drop(columns="wall_s"), rt.drop(columns="wall_s"))

@@ -1,11 +1,19 @@
 """The model interface the trainer compiles against: one entry per model family.
 
 Every family provides ``loss_grad`` (mean mini-batch loss, gradient written in place)
-and ``evaluate`` ((mean loss, metric) over a whole split). New families add a branch.
+and ``evaluate`` ((mean loss, metric) over a whole split). New families add a branch
+to ``_FAMILIES``.
 
 Family codes: DENSE 0, SURFACE 1, CONV 2 (cnn1d), RECURRENT 3 (rnn, gru), SPARSE 4
 (sparse_logreg on padded token rows, ``models/sparse.py``).
+
+The family is a compile-time constant: ``loss_grad`` and ``evaluate`` ask numba for it as a
+literal (``numba.literally``), and the overloads below pick that family's functions, so a
+trainer for MLPs compiles (and caches) the dense model only, not every family.
 """
+
+from numba import literally, types
+from numba.extending import overload
 
 from ..jit import kernel
 
@@ -16,31 +24,65 @@ from .sparse import sparse_evaluate, sparse_loss_grad
 from .surfaces import surface_evaluate, surface_loss_grad
 
 DENSE, SURFACE, CONV, RECURRENT, SPARSE = 0, 1, 2, 3, 4
+FAMILIES = (DENSE, SURFACE, CONV, RECURRENT, SPARSE)
+
+
+def _family_of(family):
+    """The family code of a numba integer literal type (None for a plain integer)."""
+    if isinstance(family, types.IntegerLiteral):
+        return family.literal_value
+    return None
+
+
+def family_loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
+    """Dispatch target of ``loss_grad`` (compiled code only; see the overload)."""
+    raise NotImplementedError("family_loss_grad runs inside numba kernels only")
+
+
+def family_evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
+    """Dispatch target of ``evaluate`` (compiled code only; see the overload)."""
+    raise NotImplementedError("family_evaluate runs inside numba kernels only")
+
+
+@overload(family_loss_grad, prefer_literal=True)
+def _family_loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
+    code = _family_of(family)
+    if code not in FAMILIES:
+        raise TypeError(f"the model family must be a compile-time literal in {FAMILIES}, got {family}")
+    if code == SURFACE:
+        return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws: surface_loss_grad(ai, af, theta, X, idx, grad)
+    if code == CONV:
+        return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws: cnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
+    if code == RECURRENT:
+        return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws: rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
+    if code == SPARSE:
+        return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws: sparse_loss_grad(ai, theta, X, yc, idx, grad, ws)
+    return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws: dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
+
+
+@overload(family_evaluate, prefer_literal=True)
+def _family_evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
+    code = _family_of(family)
+    if code not in FAMILIES:
+        raise TypeError(f"the model family must be a compile-time literal in {FAMILIES}, got {family}")
+    if code == SURFACE:
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: surface_evaluate(ai, af, theta)
+    if code == CONV:
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: cnn_evaluate(ai, theta, X, yc, yr, ws)
+    if code == RECURRENT:
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: rnn_evaluate(ai, theta, X, yc, yr, ws)
+    if code == SPARSE:
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: sparse_evaluate(ai, theta, X, yc, ws, chunk)
+    return lambda family, ai, af, theta, X, yc, yr, ws, chunk: dense_evaluate(ai, theta, X, yc, yr, ws, chunk)
 
 
 @kernel
 def loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
     """Mean loss of the rows ``idx`` of (X, y); its gradient goes into ``grad``."""
-    if family == SURFACE:
-        return surface_loss_grad(ai, af, theta, X, idx, grad)
-    if family == CONV:
-        return cnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
-    if family == RECURRENT:
-        return rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
-    if family == SPARSE:
-        return sparse_loss_grad(ai, theta, X, yc, idx, grad, ws)
-    return dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws)
+    return family_loss_grad(literally(family), ai, af, theta, X, yc, yr, idx, grad, ws)
 
 
 @kernel
 def evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
     """(mean loss, metric) over every row of (X, y)."""
-    if family == SURFACE:
-        return surface_evaluate(ai, af, theta)
-    if family == CONV:
-        return cnn_evaluate(ai, theta, X, yc, yr, ws)
-    if family == RECURRENT:
-        return rnn_evaluate(ai, theta, X, yc, yr, ws)
-    if family == SPARSE:
-        return sparse_evaluate(ai, theta, X, yc, ws, chunk)
-    return dense_evaluate(ai, theta, X, yc, yr, ws, chunk)
+    return family_evaluate(literally(family), ai, af, theta, X, yc, yr, ws, chunk)
