@@ -25,7 +25,7 @@ STAMP = "optengine-sources.stamp"
 
 
 def kernel(fn=None, *, parallel=False):
-    """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel."""
+    """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel (cached, nogil)."""
     decorate = njit(cache=True, error_model="numpy", parallel=parallel, nogil=True)
     return decorate if fn is None else decorate(fn)
 
