@@ -131,6 +131,21 @@ def time_calls(fn, repeats: int, warmup: int = 1) -> Timing:
     return Timing(times)
 
 
+def interleaved(calls: dict, repeats) -> dict:
+    """Time several callables in rounds (A, B, C, A, B, C, ...), so that a slow spell of a shared
+    machine hits all of them alike. ``repeats``: an int, or {name: int} (a name with fewer
+    repeats drops out of the later rounds). Returns {name: Timing}."""
+    reps = {k: (repeats if isinstance(repeats, int) else repeats[k]) for k in calls}
+    times = {k: [] for k in calls}
+    for r in range(max(reps.values(), default=0)):
+        for k, fn in calls.items():
+            if r < reps[k]:
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    return {k: Timing(v) for k, v in times.items()}
+
+
 # -- records ------------------------------------------------------------------------------------------
 
 STATUS_OK = "ok"
@@ -460,7 +475,8 @@ def render_markdown(ctx: Ctx, meta: dict) -> str:
         "",
     ]
     for bench in ("K1", "W1", "S1", "C1", "M"):
-        ms = [x for x in ctx.measurements if x.benchmark == bench]
+        # accuracies are shown by W1's own side-by-side table (they stay in the Parquet file)
+        ms = [x for x in ctx.measurements if x.benchmark == bench and x.metric != "accuracy"]
         extra = ctx.sections.get(bench, [])
         if not ms and not extra:
             continue

@@ -119,40 +119,36 @@ def make_train(rule: str, n_train: int, epochs: int, batch: int):
     return train
 
 
-def w1_sweep(rules, lrs, data, sizes, epochs: int, batch: int, init_flat, repeats: int, seed: int = 0,
-             log=None) -> dict:
-    """Compile and run one ``jit(vmap(train))`` program per rule (vmap over ``lrs``).
+class W1Programs:
+    """One ``jax.jit(jax.vmap(train))`` program per rule (vmap over the learning rates),
+    compiled by ``.lower(...).compile()`` in the constructor (``compile_s``: seconds per rule).
 
-    Returns ``{"compile_s": {rule: s}, "run_s": [whole-sweep seconds per repeat], "first_run_s": s,
-    "accs": {rule: array (len(lrs), epochs)}}``. Compilation (``.lower(...).compile()``) is timed
-    apart from the runs; a run is ``compiled(...)`` up to ``block_until_ready``.
+    ``run()`` runs all of them once (the whole sweep) up to ``block_until_ready`` and returns
+    ``{rule: validation accuracy array (len(lrs), epochs)}``.
     """
-    import jax
-    import jax.numpy as jnp
 
-    X, y, Xv, yv = (jnp.asarray(a) for a in data)
-    y, yv = y.astype(jnp.int32), yv.astype(jnp.int32)
-    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in unflatten(init_flat, sizes)]
-    lr_vec = jnp.asarray(np.asarray(lrs, dtype=np.float32))
-    key = jax.random.PRNGKey(seed)
-    compiled, compile_s = {}, {}
-    for rule in rules:
-        t0 = time.perf_counter()
-        fn = jax.jit(jax.vmap(make_train(rule, X.shape[0], epochs, batch), in_axes=(0,) + (None,) * 6))
-        compiled[rule] = fn.lower(lr_vec, params, X, y, Xv, yv, key).compile()
-        compile_s[rule] = time.perf_counter() - t0
-        if log:
-            log(f"    jax {rule}: compiled in {compile_s[rule]:.1f} s")
-    accs, run_s, first = {}, [], None
-    for r in range(max(1, repeats) + 1):  # the first run is untimed for the median (first-call effects)
-        t0 = time.perf_counter()
+    def __init__(self, rules, lrs, data, sizes, epochs: int, batch: int, init_flat, seed: int = 0, log=None):
+        import jax
+        import jax.numpy as jnp
+
+        X, y, Xv, yv = (jnp.asarray(a) for a in data)
+        y, yv = y.astype(jnp.int32), yv.astype(jnp.int32)
+        params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in unflatten(init_flat, sizes)]
+        lr_vec = jnp.asarray(np.asarray(lrs, dtype=np.float32))
+        self.args = (lr_vec, params, X, y, Xv, yv, jax.random.PRNGKey(seed))
+        self.compiled, self.compile_s = {}, {}
         for rule in rules:
-            out = compiled[rule](lr_vec, params, X, y, Xv, yv, key)
+            t0 = time.perf_counter()
+            fn = jax.jit(jax.vmap(make_train(rule, X.shape[0], epochs, batch), in_axes=(0,) + (None,) * 6))
+            self.compiled[rule] = fn.lower(*self.args).compile()
+            self.compile_s[rule] = time.perf_counter() - t0
+            if log:
+                log(f"    jax {rule}: compiled in {self.compile_s[rule]:.1f} s")
+
+    def run(self) -> dict:
+        accs = {}
+        for rule, fn in self.compiled.items():
+            out = fn(*self.args)
             out.block_until_ready()
             accs[rule] = np.asarray(out)
-        dt = time.perf_counter() - t0
-        if r == 0:
-            first = dt
-        else:
-            run_s.append(dt)
-    return {"compile_s": compile_s, "run_s": run_s, "first_run_s": first, "accs": accs}
+        return accs

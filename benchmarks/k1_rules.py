@@ -137,7 +137,6 @@ def run(ctx: Ctx) -> None:
         tmp = np.empty_like(theta)
         numpy_t[rule] = time_calls(_stepper(lambda t: numpy_step(rule, theta, g, s1, s2, tmp, hyper, LR, t)), R,
                                    warmup=1)
-        del theta, s1, s2, tmp
 
     torch_ok, torch_info = torch_baseline.available() if ctx.baselines else (False, "not run (--no-baselines)")
     if torch_ok:

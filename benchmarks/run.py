@@ -34,7 +34,7 @@ def parse_args(argv=None):
                                             "C1 start-up; every figure is a ratio to a baseline of the same run.")
     p.add_argument("--quick", action="store_true", help="small sizes (1M parameters, 2 epochs, fewer trials)")
     p.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of K1,W1,S1,C1")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (default 3; K1 10, quick 5)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (default 3, quick 2; K1: 10, quick 5)")
     p.add_argument("--out", default=None, help="folder for RESULTS.md and results.parquet (default benchmarks/)")
     p.add_argument("--no-baselines", action="store_true", help="skip PyTorch and JAX (reported as not run)")
     p.add_argument("--k1-params", type=int, default=None, help="K1 parameter count (default 16M, quick 1M)")
@@ -59,7 +59,7 @@ def make_ctx(args, log_fn=print) -> Ctx:
         sizes.w1_epochs = args.epochs
     if args.s1_epochs:
         sizes.s1_epochs = args.s1_epochs
-    repeats = args.repeats or 3
+    repeats = args.repeats or (2 if args.quick else 3)
     k1_repeats = args.repeats or (5 if args.quick else 10)
     return Ctx(sizes=sizes, repeats=repeats, k1_repeats=k1_repeats, quick=args.quick,
                baselines=not args.no_baselines, log_fn=log_fn)
