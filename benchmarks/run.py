@@ -34,7 +34,8 @@ def parse_args(argv=None):
                                             "C1 start-up; every figure is a ratio to a baseline of the same run.")
     p.add_argument("--quick", action="store_true", help="small sizes (1M parameters, 2 epochs, fewer trials)")
     p.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of K1,W1,S1,C1")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (default 3, quick 2; K1: 10, quick 5)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed repeats per figure (default 3, quick 2; K1: 10, quick 5)")
     p.add_argument("--out", default=None, help="folder for RESULTS.md and results.parquet (default benchmarks/)")
     p.add_argument("--no-baselines", action="store_true", help="skip PyTorch and JAX (reported as not run)")
     p.add_argument("--k1-params", type=int, default=None, help="K1 parameter count (default 16M, quick 1M)")
