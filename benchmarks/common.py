@@ -458,9 +458,9 @@ def render_markdown(ctx: Ctx, meta: dict) -> str:
                                  "are meant for the full run; its ratios are indicative only.**",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores usable ({m['logical_cpus']} logical CPUs), "
-        f"{m['memory_gib']} GiB memory, {m['os']}; load average at the start {m['load_avg']} "
-        "(the machine is shared: every figure is a ratio to a baseline measured in the same run, "
-        "medians over repeats).",
+        f"{m['memory_gib']} GiB memory, {m['os']}; load average (1, 5, 15 min) {meta.get('load_start')} at the "
+        f"start, {m['load_avg']} at the end (the machine is shared: every figure is a ratio to a baseline "
+        "measured in the same run, medians over repeats).",
         "- Versions: " + ", ".join(f"{k} {v[k]}" for k in v if k not in ("blas", "git")) + ".",
         f"- BLAS used by NumPy: {v['blas']}.",
         f"- optengine checkout: {v['git']}.",
@@ -489,13 +489,13 @@ def render_markdown(ctx: Ctx, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def run_meta(ctx: Ctx, argv, wall_s: float, started: _dt.datetime) -> dict:
+def run_meta(ctx: Ctx, argv, wall_s: float, started: _dt.datetime, load_start=None) -> dict:
     s = ctx.sizes
     sizes = (f"K1 {s.k1_params:,} parameters; W1 {s.w1_epochs} epochs; S1 {s.s1_epochs} epochs, seeds "
              f"{'/'.join(map(str, s.s1_seeds))}; matmul {s.matmul_n}x{s.matmul_n}")
     return {"date": started.strftime("%Y-%m-%d %H:%M %Z").strip() or started.isoformat(),
             "argv": " ".join(argv), "wall_s": wall_s, "machine": machine_info(), "versions": versions(),
-            "sizes": sizes}
+            "sizes": sizes, "load_start": load_start}
 
 
 def flat_meta(meta: dict) -> dict:

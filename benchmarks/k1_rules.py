@@ -3,7 +3,7 @@
 - optengine: ``optengine.optimizers.update(rule_id, theta, g, s1, s2, hyper_vec, lr, t)`` (the
   engine's kernel, called directly; compiled by an untimed first call);
 - reference: a STREAM-style triad ``a[i] = b[i] + s*c[i]`` as a single-thread numba kernel,
-  measured in the same run (before and after the rules; the median of both);
+  measured in the same rounds as the rules (one pooled median);
 - NumPy: each rule in place from the formulas (``out=`` and one scratch buffer);
 - PyTorch: ``torch.optim.<Rule>(..., foreach=True)`` and ``fused=True`` where torch supports it on
   CPU, ``torch.set_num_threads(1)``.
@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from . import torch_baseline
-from .common import RULE_BYTES, RULES, TRIAD_BYTES, Ctx, Measurement, Target, Timing, ratio, time_calls
+from .common import RULE_BYTES, RULES, TRIAD_BYTES, Ctx, Measurement, Target, Timing, interleaved, ratio
 
 LR = 1e-3
 
@@ -109,50 +109,51 @@ def _stepper(fn):
 
 
 def run(ctx: Ctx) -> None:
+    import contextlib
+
     from optengine.optimizers import RULES as ENGINE_RULES, update, validate_hyper
 
     n = ctx.sizes.k1_params
     R = ctx.k1_repeats
-    ctx.log(f"K1: {n:,} float32 parameters, {R} repeats")
+    ctx.log(f"K1: {n:,} float32 parameters, {R} interleaved rounds per rule")
     theta0, g = _arrays(n)
-
-    # Reference: the triad (before the rules; again after them).
     a = np.empty_like(theta0)
     c = g.copy()
-    triad_times = time_calls(lambda: triad(a, theta0, c, np.float32(0.5)), R, warmup=1).times
-
-    engine, numpy_t, torch_t = {}, {}, {}
-    for rule in RULES:
-        rid = ENGINE_RULES.index(rule)
-        hv = engine_hyper(rule)
-        theta = theta0.copy()
-        s1 = np.zeros_like(theta)
-        s2 = np.zeros_like(theta)
-        engine[rule] = time_calls(_stepper(lambda t: update(rid, theta, g, s1, s2, hv, LR, t)), R, warmup=1)
-        ctx.log(f"  optengine {rule}: {engine[rule].median * 1e3:.2f} ms")
-        hyper = validate_hyper(rule, {"lr": LR})
-        theta[:] = theta0
-        s1[:] = 0
-        s2[:] = 0
-        tmp = np.empty_like(theta)
-        numpy_t[rule] = time_calls(_stepper(lambda t: numpy_step(rule, theta, g, s1, s2, tmp, hyper, LR, t)), R,
-                                   warmup=1)
-
     torch_ok, torch_info = torch_baseline.available() if ctx.baselines else (False, "not run (--no-baselines)")
-    if torch_ok:
-        for rule in RULES:
-            torch_t[rule] = torch_baseline.k1_steps(rule, theta0, g, R)
-            ctx.log(f"  torch {rule}: " + ", ".join(
-                f"{k} {v.median * 1e3:.2f} ms" if isinstance(v, Timing) else f"{k} {v.split(' (')[0]}"
-                for k, v in torch_t[rule].items()))
 
-    triad_times += time_calls(lambda: triad(a, theta0, c, np.float32(0.5)), R, warmup=0).times
+    triad_times = []
+    engine, numpy_t, torch_t = {}, {}, {}
+    with torch_baseline.single_thread() if torch_ok else contextlib.nullcontext():
+        triad(a, theta0, c, np.float32(0.5))  # compile
+        for rule in RULES:
+            # Per rule, in rounds: triad, optengine, NumPy, torch foreach, torch fused (each one step).
+            rid = ENGINE_RULES.index(rule)
+            hv = engine_hyper(rule)
+            hyper = validate_hyper(rule, {"lr": LR})
+            te, s1, s2 = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
+            tn, n1, n2, tmp = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0), np.empty_like(theta0)
+            calls = {"triad": lambda: triad(a, theta0, c, np.float32(0.5)),
+                     "optengine": _stepper(lambda t: update(rid, te, g, s1, s2, hv, LR, t)),
+                     "numpy": _stepper(lambda t: numpy_step(rule, tn, g, n1, n2, tmp, hyper, LR, t))}
+            calls["optengine"]()  # untimed first steps (the first compiles the engine kernel or loads it)
+            calls["numpy"]()
+            steppers = torch_baseline.k1_steppers(rule, theta0, g) if torch_ok else {}
+            calls.update({f"torch {m}": fn for m, fn in steppers.items() if callable(fn)})
+            tm = interleaved(calls, R)
+            triad_times += tm["triad"].times
+            engine[rule], numpy_t[rule] = tm["optengine"], tm["numpy"]
+            torch_t[rule] = {m: (tm[f"torch {m}"] if callable(fn) else fn) for m, fn in steppers.items()}
+            ctx.log(f"  {rule}: " + ", ".join(f"{k} {v.median * 1e3:.2f} ms" for k, v in tm.items() if k != "triad")
+                    + "".join(f", torch {m} {v.split(' (')[0]}" for m, v in torch_t[rule].items()
+                              if isinstance(v, str)))
+            calls = steppers = None  # free the torch tensors before the next rule
+
     tri = Timing(triad_times)
     triad_gbs = TRIAD_BYTES * n / tri.median / 1e9
     ctx.add(Measurement.timed("K1", "triad", "numba (reference)", "bandwidth", tri, triad_gbs, "GB/s",
                               baseline="triad", ratio=1.0, ratio_meaning="bandwidth / triad bandwidth",
-                              note=f"a = b + s*c, {TRIAD_BYTES} B/element, single thread; timed before and "
-                                   "after the rules"))
+                              note=f"a = b + s*c, {TRIAD_BYTES} B/element, single thread; timed in every "
+                                   "rule's rounds"))
     ctx.cache["k1_triad_gbs"] = triad_gbs
 
     def add(rule, impl, timing, note=""):
@@ -192,5 +193,6 @@ def run(ctx: Ctx) -> None:
                       "(after an untimed first step). Bytes per parameter each rule must move: "
                       + ", ".join(f"{r} {b}" for r, b in RULE_BYTES.items()) + f"; triad {TRIAD_BYTES} B/element "
                       "(a separate output array; in-place rules write to memory they have just read). "
-                      "All single thread: the engine's `update` kernel, NumPy, and PyTorch with "
+                      "Per rule, one step of each implementation and one triad are timed in turn, "
+                      f"{R} rounds. All single thread: the engine's `update` kernel, NumPy, and PyTorch with "
                       "`torch.set_num_threads(1)`. `ratio` = bandwidth / triad bandwidth measured in this run.")

@@ -97,11 +97,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     common.ensure_root_on_path()
     started = _dt.datetime.now().astimezone()
+    load_start = common.machine_info()["load_avg"]
     t0 = time.perf_counter()
     ctx = make_ctx(args)
     run_benchmarks(ctx, args.only)
     out = Path(args.out) if args.out else common.BENCH_DIR
-    meta = common.run_meta(ctx, argv, time.perf_counter() - t0, started)
+    meta = common.run_meta(ctx, argv, time.perf_counter() - t0, started, load_start)
     out.mkdir(parents=True, exist_ok=True)
     (out / "RESULTS.md").write_text(common.render_markdown(ctx, meta))
     common.write_parquet(ctx.measurements, out / "results.parquet", common.flat_meta(meta))

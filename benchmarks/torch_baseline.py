@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import time
 
-from .common import HYPER, NOT_INSTALLED, NOT_SUPPORTED, Timing
+from .common import HYPER, NOT_INSTALLED, NOT_SUPPORTED
 
 
 def available() -> tuple[bool, str]:
@@ -48,38 +48,41 @@ def make_optimizer(torch, rule: str, params, lr: float, mode: str | None = None)
 
 # -- K1 -----------------------------------------------------------------------------------------------
 
-def k1_steps(rule: str, theta, g, repeats: int, modes=("foreach", "fused")) -> dict:
-    """Seconds per ``opt.step()`` of ``torch.optim.<Rule>`` on one float32 tensor of ``theta.size``
-    parameters, single thread (``torch.set_num_threads(1)``), for each of ``modes``.
-
-    Returns ``{mode: Timing}``; a mode torch does not support on CPU maps to ``"not supported: ..."``.
-    The arrays are copied; one untimed step first creates the optimizer's state.
-    """
+def k1_steppers(rule: str, theta, g, modes=("foreach", "fused")) -> dict:
+    """For each of ``modes``: a callable doing one ``opt.step()`` of ``torch.optim.<Rule>`` on one
+    float32 tensor (copies of ``theta`` and ``g``), after an untimed first step that creates the
+    optimizer's state; or the string ``"not supported (...)"`` where torch refuses the mode on CPU.
+    The caller sets ``torch.set_num_threads(1)`` (see ``single_thread``)."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = {}
-    try:
-        for mode in modes:
-            p = torch.nn.Parameter(torch.from_numpy(theta.copy()))
-            p.grad = torch.from_numpy(g.copy())
-            try:
-                opt = make_optimizer(torch, rule, [p], 1e-3, mode)
-                opt.step()
-            except Exception as exc:
-                out[mode] = f"{NOT_SUPPORTED} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-                continue
-            times = []
-            for _ in range(max(1, repeats)):
-                t0 = time.perf_counter()
-                opt.step()
-                times.append(time.perf_counter() - t0)
-            out[mode] = Timing(times)
-            del opt, p
-    finally:
-        torch.set_num_threads(threads)
+    for mode in modes:
+        p = torch.nn.Parameter(torch.from_numpy(theta.copy()))
+        p.grad = torch.from_numpy(g.copy())
+        try:
+            opt = make_optimizer(torch, rule, [p], 1e-3, mode)
+            opt.step()
+        except Exception as exc:
+            out[mode] = f"{NOT_SUPPORTED} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+            continue
+        out[mode] = opt.step
     return out
+
+
+class single_thread:
+    """``with single_thread():`` torch.set_num_threads(1), restored on exit."""
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
 
 
 # -- W1 -----------------------------------------------------------------------------------------------
