@@ -1,0 +1,1 @@
+"""optengine's benchmark harness: ``python benchmarks/run.py [--quick]`` (see benchmarks/README.md)."""
