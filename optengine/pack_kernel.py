@@ -13,6 +13,7 @@ Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient n
            the lr of the epoch's last step; optional early stopping on validation loss.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -106,10 +107,14 @@ def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_
     family, holding that family's model code only."""
     fam = literally(family)
     for k in ks:
+        # The trial works on its own copies: views of the pack's shared arrays would share their
+        # reference counts, which every slice updates atomically, across threads.
+        theta = params[k].copy()
         train_one(fam, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-                  rules[k], hypers[k], scheds[k], clip_modes[k], clip_cs[k], seeds[k], params[k],
+                  rules[k], hypers[k].copy(), scheds[k].copy(), clip_modes[k], clip_cs[k], seeds[k], theta,
                   diverge_factor, patience, min_delta,
                   train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k])
+        params[k, :] = theta
 
 
 def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
@@ -118,9 +123,9 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
                train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, threads=None):
     """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs.
 
-    ``threads`` (default: numba's thread count) threads each train every threads-th trial in
-    a compiled call that releases the GIL; trials never share memory, so the numbers do not
-    depend on the number of threads."""
+    ``threads`` (default: numba's thread count) threads take the next untrained trial until
+    none is left, each trial one compiled call that releases the GIL; trials never share
+    memory, so the numbers do not depend on the number of threads or on who trains what."""
     import numba
 
     K = params.shape[0]
@@ -129,11 +134,38 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
             rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
             diverge_factor, patience, min_delta,
             train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results)
-    shares = [np.arange(t, K, n_threads, dtype=np.int64) for t in range(n_threads)]
+    run = _compiled(family, args)
     if n_threads == 1:
-        train_trials(family, shares[0], *args)
+        run(family, np.arange(K, dtype=np.int64), *args)
         return
-    train_trials(family, shares[0][:0], *args)  # compile (or load) once, before the threads start
+    lock = threading.Lock()
+    todo = iter(range(K))
+
+    def work():
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            run(family, np.array([k], dtype=np.int64), *args)
+
     with ThreadPoolExecutor(n_threads, thread_name_prefix="optengine-trainer") as pool:
-        for done in [pool.submit(train_trials, family, share, *args) for share in shares]:
+        for done in [pool.submit(work) for _ in range(n_threads)]:
             done.result()
+
+
+def _compiled(family, args):
+    """``train_trials`` for ``family`` and these argument types, without per-call dispatch.
+
+    The family is a literal (``literally``), so every dispatcher call from Python would first
+    try a plain integer and retype the trainer (~20 ms a call). The first call here compiles
+    or loads that version; later calls go straight to its compiled entry point, looked up by
+    the exact argument types numba's dispatcher would use (so a mismatch cannot happen)."""
+    from numba import typeof, types
+
+    sig = (types.literal(family), typeof(np.empty(0, dtype=np.int64))) + tuple(typeof(a) for a in args)
+    cres = train_trials.overloads.get(sig)
+    if cres is None:
+        train_trials(family, np.empty(0, dtype=np.int64), *args)  # compile, or load from the cache
+        cres = train_trials.overloads.get(sig)
+    return cres.entry_point if cres is not None else train_trials
