@@ -3,8 +3,8 @@
 ``cache=True`` (compiled once, reused from disk), ``nogil=True`` (the pack trainer runs
 trials on several Python threads), ``error_model="numpy"`` (a float
 division by zero gives inf/nan like NumPy instead of raising, which would be lost inside
-a trainer thread; the trainer turns non-finite values into divergence), and never ``fastmath``
-(it would delete the NaN/inf checks).
+a trainer thread; the trainer turns non-finite values into divergence), and never ``fastmath=True``
+(it would delete the NaN/inf checks; ``reassociate`` allows the harmless ``reassoc`` alone).
 
 Numba checks a cached kernel against its own source file only, so a kernel that calls a
 kernel in another file (the trainer calls the models and the rules) would keep running
@@ -24,9 +24,14 @@ PACKAGE = Path(__file__).resolve().parent
 STAMP = "optengine-sources.stamp"
 
 
-def kernel(fn=None, *, parallel=False):
-    """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel (cached, nogil)."""
-    decorate = njit(cache=True, error_model="numpy", parallel=parallel, nogil=True)
+def kernel(fn=None, *, parallel=False, reassociate=False):
+    """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel (cached, nogil).
+
+    ``reassociate=True`` lets LLVM reorder a sum into vector lanes (the one fast-math flag
+    ``reassoc``: NaN and inf still propagate). Only for a float64 reduction whose last bits may
+    depend on the machine's vector width; the same machine always gives the same value."""
+    options = {"fastmath": {"reassoc"}} if reassociate else {}
+    decorate = njit(cache=True, error_model="numpy", parallel=parallel, nogil=True, **options)
     return decorate if fn is None else decorate(fn)
 
 

@@ -48,26 +48,23 @@ def _gather(X, idx, out):
 
 
 @kernel
-def _layer_forward(a_in, W, b, z):
-    """z = a_in @ W + b: one BLAS matrix product (sgemm/dgemm), then the bias."""
+def _layer_forward(a_in, W, b, z, act, hidden):
+    """z = a_in @ W + b (one BLAS product, sgemm/dgemm), then the activation on hidden layers;
+    bias and activation in one pass, written as selects so the loop vectorises."""
     np.dot(a_in, W, z)
     rows, dout = z.shape
-    for i in range(rows):
-        for j in range(dout):
-            z[i, j] += b[j]
-
-
-@kernel
-def _activate(z, act):
-    rows, width = z.shape
     zero = z.dtype.type(0.0)
     for i in range(rows):
-        for j in range(width):
-            if act == RELU:
-                if z[i, j] < zero:
-                    z[i, j] = zero
-            else:
-                z[i, j] = np.tanh(z[i, j])
+        if not hidden:
+            for j in range(dout):
+                z[i, j] += b[j]
+        elif act == RELU:
+            for j in range(dout):
+                v = z[i, j] + b[j]
+                z[i, j] = zero if v < zero else v  # NaN stays NaN
+        else:
+            for j in range(dout):
+                z[i, j] = np.tanh(z[i, j] + b[j])
 
 
 @kernel
@@ -104,9 +101,7 @@ def _forward(ai, theta, X, idx, rows, ws):
         p_off += din * dout + dout
         z = ws[w_off:w_off + rows * dout].reshape((rows, dout))
         w_off += rows * dout
-        _layer_forward(prev, W, b, z)
-        if l < n_layers - 1:
-            _activate(z, act)
+        _layer_forward(prev, W, b, z, act, l < n_layers - 1)
         prev = z
     return prev
 
@@ -200,12 +195,12 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
             new_delta = buffers[cur][:rows * din].reshape((rows, din))
             np.dot(delta, W.T, new_delta)
             for i in range(rows):
-                for k in range(din):
-                    a = a_prev[i, k]
-                    if act == RELU:
-                        if not a > zero:
-                            new_delta[i, k] = zero
-                    else:
+                if act == RELU:
+                    for k in range(din):
+                        new_delta[i, k] = new_delta[i, k] if a_prev[i, k] > zero else zero
+                else:
+                    for k in range(din):
+                        a = a_prev[i, k]
                         new_delta[i, k] *= one - a * a
             delta = new_delta
     return total * scale
