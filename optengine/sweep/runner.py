@@ -254,7 +254,9 @@ def _workers(backend: str, jobs: int | None, n_trials: int) -> tuple[int, int | 
     return n, max(1, cores // n)
 
 
-def _crash_types() -> tuple:
+def _crash_types(backend: str) -> tuple:
+    """Exceptions that mean a worker died (dask's only with the dask backend: importing
+    distributed takes ~0.4 s)."""
     from concurrent.futures.process import BrokenProcessPool
 
     from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -266,12 +268,13 @@ def _crash_types() -> tuple:
         types.append(LokyBroken)
     except ImportError:
         pass
-    try:
-        from distributed.scheduler import KilledWorker
+    if backend == "dask":
+        try:
+            from distributed.scheduler import KilledWorker
 
-        types.append(KilledWorker)
-    except ImportError:
-        pass
+            types.append(KilledWorker)
+        except ImportError:
+            pass
     return tuple(types)
 
 
@@ -283,7 +286,7 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
     # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
     counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder)}
     queue = list(packs)
-    crash_types = _crash_types()
+    crash_types = _crash_types(backend)
     client = None
     try:
         if backend == "dask":
