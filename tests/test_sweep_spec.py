@@ -183,6 +183,22 @@ def test_packs_group_by_shared_settings_and_respect_the_size_bound():
         assert len({t.pack_key for t in p.trials}) == 1
 
 
+def test_packs_come_in_multiples_of_the_workers_with_even_sizes():
+    from optengine.sweep import load_spec, make_packs
+    from optengine.sweep.expand import expand
+    from optengine.sweep.packs import default_pack_size
+
+    trials = expand(load_spec("sweeps/quickstart.toml"))  # 28 trials, one pack key
+    size = default_pack_size(28, 2)
+    assert size == 4
+    assert [len(p.trials) for p in make_packs(trials, size)] == [4] * 7  # one worker: as cut
+    two = make_packs(trials, size, jobs=2)
+    assert [len(p.trials) for p in two] == [4, 4, 4, 4, 3, 3, 3, 3]  # two workers finish together
+    assert [t.trial_id for p in two for t in p.trials] == [t.trial_id for t in trials]
+    assert [len(p.trials) for p in make_packs(trials[:3], 2, jobs=4)] == [1, 1, 1]  # never an empty pack
+    assert [len(p.trials) for p in make_packs(trials[:10], 8)] == [5, 5]
+
+
 # -- invalid specs: every problem reported, with its path; nothing written -----------------------
 
 INVALID = [

@@ -42,17 +42,25 @@ def default_pack_size(n_trials: int, jobs: int) -> int:
     return max(1, min(MAX_PACK, math.ceil(n_trials / (4 * max(1, jobs)))))
 
 
-def make_packs(trials: list[Trial], pack_size: int) -> list[Pack]:
-    """Group by pack key (first-seen order), then cut each group into packs of at most ``pack_size``."""
+def make_packs(trials: list[Trial], pack_size: int, jobs: int = 1) -> list[Pack]:
+    """Group by pack key (first-seen order), then cut each group into packs of at most ``pack_size``.
+
+    Sizes within a group differ by at most one (10 trials at most 8 -> 5 + 5), and a group
+    cut at all is cut into a multiple of ``jobs`` packs where it has the trials for it, so the
+    workers finish together (28 trials, size 4, 2 workers -> 4 x 4 + 4 x 3, not 7 x 4)."""
     groups: dict[tuple, list[Trial]] = {}
     for t in trials:
         groups.setdefault(t.pack_key, []).append(t)
     packs = []
     for group in groups.values():
         n = math.ceil(len(group) / pack_size)
-        size = math.ceil(len(group) / n)  # even sizes: 10 trials at most 8 -> 5 + 5
-        for i in range(0, len(group), size):
-            chunk = group[i:i + size]
+        if n > 1 and jobs > 1:
+            n = min(len(group), math.ceil(n / jobs) * jobs)
+        small, extra = divmod(len(group), n)
+        start = 0
+        for i in range(n):
+            chunk = group[start:start + small + (i < extra)]
+            start += len(chunk)
             pid = hashlib.sha1(",".join(t.trial_id for t in chunk).encode()).hexdigest()[:12]
             packs.append(Pack(pid, chunk))
     return packs

@@ -15,7 +15,7 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
     spec = load_spec(spec)
     trials = expand(spec)
     jobs = jobs or cores()
-    packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs))
+    packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs), jobs)
     axes = {}
     if len(spec.models) > 1:
         axes["model"] = [json.dumps(m) for m in spec.models]

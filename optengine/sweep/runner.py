@@ -107,7 +107,7 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
         if done_ids:
             prog.message(f"resuming {folder}: {len(trials) - len(todo)} of {len(trials)} trials already done")
         if todo:
-            packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs))
+            packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs), n_jobs)
             config_ids = {t.trial_id: t.config_id for t in todo}
             _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog, config_ids,
                      saved_before=len(trials) - len(todo), total=len(trials))
