@@ -68,14 +68,20 @@ def _layer_forward(a_in, W, b, z, act, hidden):
 
 
 @kernel
-def _input_offset(ai, rows):
-    """Offset in ws of the gathered input rows: after the activations and the two delta buffers."""
-    n_layers = ai[A_LAYERS]
+def _widths(ai):
+    """(sum, max) of the layer output widths: the sizes of ws's activations and delta buffers."""
     widths_total = 0
     max_w = 0
-    for l in range(1, n_layers + 1):
+    for l in range(1, ai[A_LAYERS] + 1):
         widths_total += ai[A_SIZES + l]
         max_w = max(max_w, ai[A_SIZES + l])
+    return widths_total, max_w
+
+
+@kernel
+def _input_offset(ai, rows):
+    """Offset in ws of the gathered input rows: after the activations and the two delta buffers."""
+    widths_total, max_w = _widths(ai)
     return rows * (widths_total + 2 * max_w)
 
 
@@ -148,11 +154,7 @@ def dense_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     rows = idx.size
     n_layers = ai[A_LAYERS]
     act = ai[A_ACT]
-    widths_total = 0
-    max_w = 0
-    for l in range(1, n_layers + 1):
-        widths_total += ai[A_SIZES + l]
-        max_w = max(max_w, ai[A_SIZES + l])
+    widths_total, max_w = _widths(ai)
     out = _forward(ai, theta, X, idx, rows, ws)
     n_out = out.shape[1]
     d_off = rows * widths_total
