@@ -139,7 +139,9 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
         run(family, np.arange(K, dtype=np.int64), *args)
         return
     lock = threading.Lock()
-    todo = iter(range(K))
+    # Costliest first (the rule ids run from plain SGD to Adam/AdamW, whose updates cost the
+    # most), so the last trials to start are short ones and the threads finish together.
+    todo = iter(int(k) for k in np.argsort(-np.asarray(rules), kind="stable"))
 
     def work():
         while True:
