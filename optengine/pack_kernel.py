@@ -2,9 +2,9 @@
 
 Every trial of a pack shares the model architecture, data, batch size, epochs and dtype;
 each has its own rule, hyperparameters, schedule, clipping and seed. Trials run in
-parallel (one Python thread per share, in compiled code
-without the GIL) and never read each other's memory, so a trial's numbers are
-the same alone or in any pack, on any number of threads.
+parallel (Python threads that each take the next untrained trial and train it in compiled
+code without the GIL) and never read each other's memory, so a trial's numbers are the
+same alone or in any pack, on any number of threads.
 
 Per step:  g = grad(loss(theta; B)); norm = clip(g); divergence check (non-finite loss
            or gradient, or loss > diverge_factor * max(1, |training loss at the start|));
@@ -107,8 +107,8 @@ def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_
     family, holding that family's model code only."""
     fam = literally(family)
     for k in ks:
-        # The trial works on its own copies: views of the pack's shared arrays would share their
-        # reference counts, which every slice updates atomically, across threads.
+        # The trial works on its own copies of its parameters and settings, so that slicing them
+        # in the step loop touches only this trial's memory (reference counts included).
         theta = params[k].copy()
         train_one(fam, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                   rules[k], hypers[k].copy(), scheds[k].copy(), clip_modes[k], clip_cs[k], seeds[k], theta,
@@ -139,12 +139,13 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
         run(family, np.arange(K, dtype=np.int64), *args)
         return
     lock = threading.Lock()
+    stop = threading.Event()  # set when the caller is interrupted: no new trial starts
     # Costliest first (the rule ids run from plain SGD to Adam/AdamW, whose updates cost the
     # most), so the last trials to start are short ones and the threads finish together.
     todo = iter(int(k) for k in np.argsort(-np.asarray(rules), kind="stable"))
 
     def work():
-        while True:
+        while not stop.is_set():
             with lock:
                 k = next(todo, None)
             if k is None:
@@ -152,8 +153,12 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
             run(family, np.array([k], dtype=np.int64), *args)
 
     with ThreadPoolExecutor(n_threads, thread_name_prefix="optengine-trainer") as pool:
-        for done in [pool.submit(work) for _ in range(n_threads)]:
-            done.result()
+        try:
+            for done in [pool.submit(work) for _ in range(n_threads)]:
+                done.result()
+        except BaseException:  # Ctrl-C, or an error: let the running trials end, start no more
+            stop.set()
+            raise
 
 
 def _compiled(family, args):
