@@ -1,7 +1,7 @@
-"""One BLAS thread while numba's threads train trials: one level of parallelism at a time.
+"""One BLAS thread while the trainer's threads train trials: one level of parallelism at a time.
 
 The dense models' matrix products are BLAS calls (``np.dot`` inside the kernels, which numba
-routes to SciPy's BLAS). The pack trainer already runs one trial per numba thread, so each
+routes to SciPy's BLAS). The pack trainer already runs one trial per thread, so each
 BLAS call must stay on its own thread; ``one_blas_thread()`` caps the BLAS pools for the call.
 """
 

@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
                    help="stop a trial after this many epochs without a better validation loss")
     s.add_argument("--dtype", default="float32", help="float32 (default) or float64")
-    s.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    s.add_argument("--threads", type=int, default=None, help="trainer threads, one trial each at a time (default: all cores)")
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda (dense models; needs optengine[cuda])")
 
     r = t.add_argument_group("output")

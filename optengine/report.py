@@ -102,7 +102,7 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
         try:
             rec = json.loads(env.read_text())[-1]
             md += ["## Environment (last run)", "", f"{rec.get('host')}, {rec.get('cores')} cores, backend "
-                   f"{rec.get('backend')} x {rec.get('jobs')} jobs, numba threads per worker "
+                   f"{rec.get('backend')} x {rec.get('jobs')} jobs, trainer threads per worker "
                    f"{rec.get('numba_threads_per_worker')}, device {rec.get('device')}; "
                    + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
         except (ValueError, IndexError, AttributeError):
