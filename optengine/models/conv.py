@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import kernel
-from .heads import finish_metric, loss_scale, row_loss, row_metric
+from .heads import loss_scale, row_loss
 
 A_NCONV, A_CIN, A_LIN, A_NOUT, A_LOSS, A_LAYERS = 0, 1, 2, 3, 4, 5
 L_COUT, L_K, L_S, L_P, L_LOUT = 0, 1, 2, 3, 4
@@ -94,7 +94,7 @@ def _valid_range(k, stride, padding, lin, lout):
 
 
 @kernel
-def _forward(ai, theta, x, ws):
+def row_forward(ai, theta, x, ws):
     """Forward pass of one row ``x``; activations and outputs go into ``ws``; returns the outputs view."""
     n_conv = ai[A_NCONV]
     cin = ai[A_CIN]
@@ -166,7 +166,7 @@ def cnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     for i in range(rows):
         r = idx[i]
         x = X[r]
-        out = _forward(ai, theta, x, ws)
+        out = row_forward(ai, theta, x, ws)
         total += row_loss(loss, out, yc, yr, r, delta)
         for j in range(n_out):
             delta[j] *= sc
@@ -242,27 +242,3 @@ def cnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
                 cur = 1 - cur
                 dz = dx
     return total * loss_scale(loss, rows, n_out)
-
-
-@kernel
-def cnn_evaluate(ai, theta, X, yc, yr, ws):
-    """(mean loss, metric) over every row of X: accuracy (cross-entropy) or R^2 (MSE)."""
-    n = X.shape[0]
-    n_out = ai[A_NOUT]
-    loss = ai[A_LOSS]
-    total = 0.0
-    correct = 0
-    ss_res = np.zeros(n_out)
-    none = ws[0:0]
-    for r in range(n):
-        out = _forward(ai, theta, X[r], ws)
-        total += row_loss(loss, out, yc, yr, r, none)
-        correct += row_metric(loss, out, yc, yr, r, ss_res)
-    return finish_metric(loss, total, correct, ss_res, yr, n, n_out)
-
-
-@kernel
-def cnn_forward(ai, theta, X, ws, out):
-    """Raw outputs for every row of X into ``out`` (n x n_outputs)."""
-    for r in range(X.shape[0]):
-        out[r, :] = _forward(ai, theta, X[r], ws)

@@ -12,14 +12,17 @@ literal (``numba.literally``), and the overloads below pick that family's functi
 trainer for MLPs compiles (and caches) the dense model only, not every family.
 """
 
+import numpy as np
 from numba import literally, types
 from numba.extending import overload
 
 from ..jit import kernel
 
-from .conv import cnn_evaluate, cnn_loss_grad
-from .dense import dense_evaluate, dense_loss_grad
-from .recurrent import rnn_evaluate, rnn_loss_grad
+from . import conv, recurrent
+from .conv import cnn_loss_grad
+from .dense import dense_evaluate, dense_loss_grad, finish_metric
+from .heads import row_loss, row_metric
+from .recurrent import rnn_loss_grad
 from .sparse import sparse_evaluate, sparse_loss_grad
 from .surfaces import surface_evaluate, surface_loss_grad
 
@@ -68,12 +71,55 @@ def _family_evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
     if code == SURFACE:
         return lambda family, ai, af, theta, X, yc, yr, ws, chunk: surface_evaluate(ai, af, theta)
     if code == CONV:
-        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: cnn_evaluate(ai, theta, X, yc, yr, ws)
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: rows_evaluate(
+            family, ai[conv.A_LOSS], ai[conv.A_NOUT], ai, theta, X, yc, yr, ws)
     if code == RECURRENT:
-        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: rnn_evaluate(ai, theta, X, yc, yr, ws)
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: rows_evaluate(
+            family, ai[recurrent.A_LOSS], ai[recurrent.A_NOUT], ai, theta, X, yc, yr, ws)
     if code == SPARSE:
         return lambda family, ai, af, theta, X, yc, yr, ws, chunk: sparse_evaluate(ai, theta, X, yc, ws, chunk)
     return lambda family, ai, af, theta, X, yc, yr, ws, chunk: dense_evaluate(ai, theta, X, yc, yr, ws, chunk)
+
+
+def family_row_forward(family, ai, theta, x, ws):
+    """One sample's outputs (cnn1d, rnn, gru): the target of the overload below (compiled code only)."""
+    raise NotImplementedError("family_row_forward runs inside numba kernels only")
+
+
+@overload(family_row_forward, prefer_literal=True)
+def _family_row_forward(family, ai, theta, x, ws):
+    code = _family_of(family)
+    if code == CONV:
+        return lambda family, ai, theta, x, ws: conv.row_forward(ai, theta, x, ws)
+    if code == RECURRENT:
+        return lambda family, ai, theta, x, ws: recurrent.row_forward(ai, theta, x, ws)
+    raise TypeError(f"the model family must be a compile-time literal, CONV ({CONV}) or RECURRENT ({RECURRENT}), "
+                    f"got {family}")
+
+
+@kernel
+def rows_evaluate(family, loss, n_out, ai, theta, X, yc, yr, ws):
+    """(mean loss, metric) over every row of X, one sample's forward pass at a time (cnn1d, rnn,
+    gru): accuracy (cross-entropy) or R^2 (MSE)."""
+    fam = literally(family)
+    n = X.shape[0]
+    total = 0.0
+    correct = 0
+    ss_res = np.zeros(n_out)
+    none = ws[0:0]
+    for r in range(n):
+        out = family_row_forward(fam, ai, theta, X[r], ws)
+        total += row_loss(loss, out, yc, yr, r, none)
+        correct += row_metric(loss, out, yc, yr, r, ss_res)
+    return finish_metric(loss, total, correct, ss_res, yr, n, n_out)
+
+
+@kernel
+def rows_forward(family, ai, theta, X, ws, out):
+    """Raw outputs for every row of X into ``out`` (n x n_outputs): cnn1d, rnn, gru."""
+    fam = literally(family)
+    for r in range(X.shape[0]):
+        out[r, :] = family_row_forward(fam, ai, theta, X[r], ws)
 
 
 @kernel

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import kernel
-from .heads import finish_metric, loss_scale, row_loss, row_metric
+from .heads import loss_scale, row_loss
 
 RNN, GRU = 0, 1
 CELLS = ("rnn", "gru")
@@ -142,7 +142,7 @@ def _layout(ai):
 
 
 @kernel
-def _forward(ai, theta, x, ws):
+def row_forward(ai, theta, x, ws):
     """Forward pass of one row; returns the outputs view in ``ws``."""
     dirs = ai[A_DIRS]
     H = ai[A_H]
@@ -206,7 +206,7 @@ def rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
     for i in range(rows):
         r_ = idx[i]
         x = X[r_]
-        out = _forward(ai, theta, x, ws)
+        out = row_forward(ai, theta, x, ws)
         total += row_loss(loss, out, yc, yr, r_, delta)
         for j in range(n_out):
             delta[j] *= sc
@@ -267,27 +267,3 @@ def rnn_loss_grad(ai, theta, X, yc, yr, idx, grad, ws):
                 for m in range(H):
                     dh[m] = dhp[m]
     return total * loss_scale(loss, rows, n_out)
-
-
-@kernel
-def rnn_evaluate(ai, theta, X, yc, yr, ws):
-    """(mean loss, metric) over every row of X: accuracy (cross-entropy) or R^2 (MSE)."""
-    n = X.shape[0]
-    n_out = ai[A_NOUT]
-    loss = ai[A_LOSS]
-    total = 0.0
-    correct = 0
-    ss_res = np.zeros(n_out)
-    none = ws[0:0]
-    for r in range(n):
-        out = _forward(ai, theta, X[r], ws)
-        total += row_loss(loss, out, yc, yr, r, none)
-        correct += row_metric(loss, out, yc, yr, r, ss_res)
-    return finish_metric(loss, total, correct, ss_res, yr, n, n_out)
-
-
-@kernel
-def rnn_forward(ai, theta, X, ws, out):
-    """Raw outputs for every row of X into ``out`` (n x n_outputs)."""
-    for r in range(X.shape[0]):
-        out[r, :] = _forward(ai, theta, X[r], ws)
