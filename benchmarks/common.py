@@ -46,7 +46,7 @@ class Sizes:
 
     k1_params: int = 16 * 2**20
     w1_epochs: int = 20
-    s1_epochs: int = 5
+    s1_epochs: int = 20
     s1_seeds: tuple = (1, 4, 16)
     matmul_n: int = 2048
     accuracy_seeds: int = 3      # seeds of the engine's seed-to-seed spread (W1 accuracy tolerance)

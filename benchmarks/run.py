@@ -40,7 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--no-baselines", action="store_true", help="skip PyTorch and JAX (reported as not run)")
     p.add_argument("--k1-params", type=int, default=None, help="K1 parameter count (default 16M, quick 1M)")
     p.add_argument("--epochs", type=int, default=None, help="W1/C1 epochs (default 20, quick 2)")
-    p.add_argument("--s1-epochs", type=int, default=None, help="S1 epochs (default 5, quick 1)")
+    p.add_argument("--s1-epochs", type=int, default=None, help="S1 epochs (default 20 as W1, quick 1)")
     args = p.parse_args(argv)
     only = [b.strip().upper() for b in args.only.split(",") if b.strip()]
     bad = [b for b in only if b not in BENCHMARKS]

@@ -5,7 +5,7 @@ optengine, three ways:
   (a) in process: ``oe.train_pack`` over the 28 trials, threads=2, after an untimed warm-up
       call ("excluding compilation"); median of repeats;
   (b) in process through the sweep runner: ``oe.run_sweep(benchmarks/w1.toml, jobs=2,
-      fresh=True)`` (2 loky workers x 1 numba thread, Parquet written), after a warm-up sweep;
+      fresh=True)`` (2 loky workers x 1 trainer thread, Parquet written), after a warm-up sweep;
   (c) including compilation: a fresh process with an empty ``NUMBA_CACHE_DIR`` (C1's cold runs).
 Baselines, same run: PyTorch eager (one trial per joblib task, 2 workers x 1 thread) and JAX +
 optax (``jit(vmap)`` over the learning rates, one program per rule).
@@ -253,7 +253,7 @@ def run(ctx: Ctx) -> None:
     add_time("excluding compilation", "optengine train_pack", tm["pack"], t_ref, flops_engine,
              note="one pack, threads=2, warm")
     add_time("excluding compilation", "optengine run_sweep", tm["runner"], tm["runner"].median, flops_engine,
-             note="runner, jobs=2 (loky, 1 numba thread each), Parquet written, warm workers")
+             note="runner, jobs=2 (loky, 1 trainer thread each), Parquet written, warm workers")
     t_torch = t_jax = None
     if torch_ok:
         t_torch = tm["torch"].median
