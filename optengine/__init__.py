@@ -6,19 +6,27 @@
     model = oe.model("mlp", sizes=[40, 100, 100, 10]); ds = oe.dataset("mnist1d")
     summary, curve = oe.train(model=model, dataset=ds, optimizer="adam", lr=1e-2, batch_size=100, epochs=20)
     runs = oe.run_sweep("sweeps/quickstart.toml"); runs, curves = oe.load("results/quickstart")
+
+The names below are imported on first use (``lazy_names``), so that ``import optengine`` and
+the command line start quickly: a sweep's driver starts its worker processes before it loads
+numba, pandas and the engine.
 """
 
-from .clipping import clip_by_norm, clip_by_value
-from .data import Dataset, dataset
 from .errors import ConfigError
-from .models import Model, model
-from .optimizers import Optimizer, optimizer
-from .schedules import Schedule, schedule
-from .results import load
-from .sweep import run_sweep
-from .train import train, train_pack
+from .lazy_names import install
 
 __version__ = "0.1.0"
 
 __all__ = ["optimizer", "Optimizer", "schedule", "Schedule", "clip_by_value", "clip_by_norm", "model", "Model",
            "dataset", "Dataset", "train", "train_pack", "run_sweep", "load", "ConfigError", "__version__"]
+
+install(__name__, {
+    "optimizer": ".optimizers", "Optimizer": ".optimizers",
+    "schedule": ".schedules", "Schedule": ".schedules",
+    "clip_by_value": ".clipping", "clip_by_norm": ".clipping",
+    "model": ".models", "Model": ".models",
+    "dataset": ".data", "Dataset": ".data",
+    "train": ".train", "train_pack": ".train",
+    "run_sweep": ".sweep",
+    "load": ".results",
+})

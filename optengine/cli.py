@@ -275,8 +275,14 @@ def _cmd_list(a) -> int:
 def _cmd_run(a) -> int:
     import time
 
+    from .sweep import environment, warm_start
+
+    cores = environment.cores()
+    if a.backend == "loky" and (a.jobs is None or 1 <= a.jobs <= cores):
+        warm_start.start(a.jobs or cores)  # the workers load the engine while this process does
     from .report import report
     from .sweep import Interrupted, run_sweep
+    from .sweep.runner import stop_workers
 
     t0 = time.perf_counter()
     try:
@@ -286,6 +292,9 @@ def _cmd_run(a) -> int:
     except Interrupted as exc:
         print(f"\noptengine: {exc}", file=sys.stderr)
         return 130
+    finally:
+        warm_start.discard()
+        stop_workers()  # everything is saved; the process exits without waiting for idle workers
     status = runs["status"].astype(str).value_counts()
     folder = a.out or f"results/{runs['sweep'].iloc[0] if len(runs) else ''}"
     print(f"{len(runs)} trials in {folder}: " + ", ".join(f"{status.get(k, 0)} {k}" for k in

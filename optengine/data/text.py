@@ -23,14 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from optengine.errors import ConfigError, check_choice, check_number, closest
 
 from .dataset import Dataset, class_labels
 from .split import check_seed, split
+
+if TYPE_CHECKING:  # imported where used: scipy.sparse takes ~0.1 s to import
+    import scipy.sparse as sp
 
 TRANSFORMS = ("counts", "binary", "log1p", "tfidf")
 CSR_KEYS = ("data", "indices", "indptr")
@@ -53,6 +56,7 @@ def as_csr(X, field: str, n_cols: int | None = None, what: str = "vocab_size") -
     finite; negative values are allowed (e.g. signed feature hashing). Errors are
     ``ConfigError(field, ...)`` saying which row and token.
     """
+    import scipy.sparse as sp
     shape = None
     if sp.issparse(X):
         A = X.tocsr()
@@ -97,6 +101,7 @@ def as_csr(X, field: str, n_cols: int | None = None, what: str = "vocab_size") -
 
 
 def _check_parts(data, indices, indptr, shape, field, n_cols, what) -> sp.csr_matrix:
+    import scipy.sparse as sp
     for name, a, kinds in (("data", data, "biuf"), ("indices", indices, "iu"), ("indptr", indptr, "iu")):
         if a.ndim != 1:
             raise ConfigError(field, f"{name} must be 1-D, got shape {a.shape}")
@@ -144,6 +149,7 @@ def _check_parts(data, indices, indptr, shape, field, n_cols, what) -> sp.csr_ma
 def csr_fingerprint_parts(X) -> tuple:
     """Arrays that identify a sparse matrix's content (for hashing; ``np.asarray`` of a
     scipy matrix is an object array holding a pointer, which must not be hashed)."""
+    import scipy.sparse as sp
     A = sp.csr_matrix(X)
     A.sum_duplicates()
     return (np.asarray(A.shape, dtype=np.int64), A.indptr.astype(np.int64), A.indices.astype(np.int64),
@@ -152,6 +158,7 @@ def csr_fingerprint_parts(X) -> tuple:
 
 def split_csr(X: sp.csr_matrix, y, val_fraction, split_seed):
     """``data.split.split`` for a CSR matrix (stratified when possible): (Xt, yt, Xv, yv, info)."""
+    import scipy.sparse as sp
     rows = np.arange(X.shape[0])
     it, yt, iv, yv, info = split(rows, np.asarray(y), val_fraction=val_fraction, split_seed=split_seed,
                                  stratify=True)
@@ -173,6 +180,7 @@ def check_no_standardize(value) -> None:
 
 def apply_transform(Xt: sp.csr_matrix, Xv: sp.csr_matrix, transform: str):
     """(Xt, Xv, info) after ``transform`` (fitted on ``Xt`` only); see the module docstring."""
+    import scipy.sparse as sp
     transform = check_choice("dataset.transform", transform, TRANSFORMS)
     info = {"transform": transform}
     if transform == "counts":
@@ -244,6 +252,7 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
     tokens carry large counts and no signal: plain SGD's step must stay small for the
     head, which starves the rare class tokens; AdaGrad's per-feature steps do not.
     """
+    import scipy.sparse as sp
     n = check_number("dataset.n_docs", n_docs, low=2, integer=True)
     V = check_number("dataset.vocab_size", vocab_size, low=2, integer=True)
     C = check_number("dataset.n_classes", n_classes, low=2, integer=True)

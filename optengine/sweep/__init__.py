@@ -5,13 +5,12 @@
 ``plan.py`` describes a sweep without running it.
 """
 
-from .expand import expand
-from .packs import Pack, make_packs
-from .plan import plan
-from .problems import SpecError
-from .runner import Interrupted, run_sweep
-from .spec import Spec, load_spec
-from .trial import Trial
+from ..lazy_names import install
 
 __all__ = ["Interrupted", "Pack", "Spec", "SpecError", "Trial", "expand", "load_spec", "make_packs", "plan",
            "run_sweep"]
+
+# imported on first use: a worker process needs only ``worker``
+install(__name__, {"expand": ".expand", "Pack": ".packs", "make_packs": ".packs", "plan": ".plan",
+                   "SpecError": ".problems", "Interrupted": ".runner", "run_sweep": ".runner", "Spec": ".spec",
+                   "load_spec": ".spec", "Trial": ".trial"})

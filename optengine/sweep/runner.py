@@ -37,7 +37,7 @@ from ..errors import ConfigError, check_choice, check_number
 from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
                        remove_leftovers, write_pack)
 from ..train import check_device, resolve_dataset, resolve_model, surface_data
-from . import environment
+from . import environment, warm_start
 from .expand import expand
 from .packs import default_pack_size, make_packs
 from .problems import Problems
@@ -254,6 +254,16 @@ def _workers(backend: str, jobs: int | None, n_trials: int) -> tuple[int, int | 
     return n, max(1, cores // n)
 
 
+def stop_workers() -> None:
+    """Stop the loky worker processes now, without waiting for them to finish idling (loky's
+    exit handler waits ~0.3 s). For a process about to exit: the command line, after its sweep."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
 def _crash_types(backend: str) -> tuple:
     """Exceptions that mean a worker died (dask's only with the dask backend: importing
     distributed takes ~0.4 s)."""
@@ -334,6 +344,8 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
     """Run ``batch``; return (finished pack ids, {pack id: reason} of packs whose worker died, exception)."""
     from joblib import Parallel, delayed, parallel_config
 
+    if backend == "loky":
+        warm_start.wait()  # workers the command line started early: this round runs on them
     finished, crashed = set(), {}
     payloads = [{**p.payload(sweep, threads, str(markers)), "watch_parent": backend != "sequential"}
                 for p in batch]
