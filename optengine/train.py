@@ -88,13 +88,11 @@ def surface_data(dataset_spec):
 
 
 def _fingerprint(*arrays) -> str:
-    import scipy.sparse
-
-    from .data.text import csr_fingerprint_parts
+    from .data.text import csr_fingerprint_parts, is_sparse
 
     h = hashlib.sha1()
     for array in arrays:
-        for a in (csr_fingerprint_parts(array) if scipy.sparse.issparse(array) else (array,)):
+        for a in (csr_fingerprint_parts(array) if is_sparse(array) else (array,)):
             a = np.ascontiguousarray(a)
             h.update(str((a.shape, a.dtype.str)).encode())
             h.update(a.tobytes())

@@ -81,3 +81,10 @@ def test_warm_workers_are_the_ones_the_sweep_uses(tmp_path):
         time.sleep(0.05)
     assert not pids
     warm_start.wait()  # nothing pending: a no-op
+
+
+def test_a_dense_pack_does_not_load_scipy_sparse():
+    out = _fresh("import sys, optengine as oe; "
+                 "oe.train_pack(oe.model('mlp', sizes=[4, 4, 3]), oe.dataset('iris'), [{'optimizer': 'sgd', 'lr': 0.1}], "
+                 "batch_size='full', epochs=1); print('scipy.sparse' in sys.modules)")
+    assert out == "False"

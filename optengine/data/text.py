@@ -21,6 +21,7 @@ usual text rescalings instead, computed on the training split only:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,13 @@ CSR_KEYS = ("data", "indices", "indptr")
 def _first_row(indptr, pos: int) -> int:
     """The row that stored entry ``pos`` belongs to."""
     return int(np.searchsorted(indptr, pos, side="right") - 1)
+
+
+def is_sparse(X) -> bool:
+    """``scipy.sparse.issparse(X)`` without importing scipy.sparse: no sparse matrix exists
+    before it is imported."""
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(X)
 
 
 def as_csr(X, field: str, n_cols: int | None = None, what: str = "vocab_size") -> sp.csr_matrix:
