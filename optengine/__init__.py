@@ -13,14 +13,14 @@ numba, pandas and the engine.
 """
 
 from .errors import ConfigError
-from .lazy_names import install
+from .lazy_names import install as _install_lazy_names
 
 __version__ = "0.1.0"
 
 __all__ = ["optimizer", "Optimizer", "schedule", "Schedule", "clip_by_value", "clip_by_norm", "model", "Model",
            "dataset", "Dataset", "train", "train_pack", "run_sweep", "load", "ConfigError", "__version__"]
 
-install(__name__, {
+_install_lazy_names(__name__, {
     "optimizer": ".optimizers", "Optimizer": ".optimizers",
     "schedule": ".schedules", "Schedule": ".schedules",
     "clip_by_value": ".clipping", "clip_by_norm": ".clipping",

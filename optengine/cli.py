@@ -275,26 +275,24 @@ def _cmd_list(a) -> int:
 def _cmd_run(a) -> int:
     import time
 
-    from .sweep import environment, warm_start
-
-    cores = environment.cores()
-    if a.backend == "loky" and (a.jobs is None or 1 <= a.jobs <= cores):
-        warm_start.start(a.jobs or cores)  # the workers load the engine while this process does
-    from .report import report
-    from .sweep import Interrupted, run_sweep
-    from .sweep.runner import stop_workers
+    from .sweep import environment, worker_pool
 
     t0 = time.perf_counter()
     try:
-        runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
-                         pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed,
-                         messages=True, device=a.device)
-    except Interrupted as exc:
-        print(f"\noptengine: {exc}", file=sys.stderr)
-        return 130
+        if a.backend == "loky" and (a.jobs is None or a.jobs >= 1):
+            worker_pool.start(a.jobs or environment.cores())  # they load the engine while this process does
+        from .report import report
+        from .sweep import Interrupted, run_sweep
+
+        try:
+            runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
+                             pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed,
+                             messages=True, device=a.device)
+        except Interrupted as exc:
+            print(f"\noptengine: {exc}", file=sys.stderr)
+            return 130
     finally:
-        warm_start.discard()
-        stop_workers()  # everything is saved; the process exits without waiting for idle workers
+        worker_pool.stop()  # everything is saved: no need to wait for idle workers
     status = runs["status"].astype(str).value_counts()
     folder = a.out or f"results/{runs['sweep'].iloc[0] if len(runs) else ''}"
     print(f"{len(runs)} trials in {folder}: " + ", ".join(f"{status.get(k, 0)} {k}" for k in

@@ -8,6 +8,18 @@ class ConfigError(ValueError):
         self.field = field
         super().__init__(f"{field}: {message}")
 
+    def __reduce__(self):
+        # pickled whole (a worker process sends it back to the driver); the default would call
+        # __init__ with the formatted message alone, which this and the subclasses do not take
+        return _restore_error, (type(self), self.args, dict(self.__dict__))
+
+
+def _restore_error(cls, args, state):
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 def closest(value, options) -> str:
     """`` (did you mean 'x'?)`` for the option closest to ``value``, or ``""``."""

@@ -8,9 +8,27 @@ binds a submodule to its package when it is first imported, which would replace 
 
 from __future__ import annotations
 
+import copyreg
 import sys
 import types
 from importlib import import_module
+
+
+class LazyPackage(types.ModuleType):
+    """A package whose API names (``_lazy_api``) a same-named submodule does not replace."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in self.__dict__.get("_lazy_api", ()):
+            return  # the submodule of the same name is being bound: keep the API name
+        types.ModuleType.__setattr__(self, name, value)
+
+
+def _by_name(module):
+    return import_module, (module.__name__,)
+
+
+# pickle (cloudpickle, joblib, dask) sends a package by name, as it does any importable module
+copyreg.pickle(LazyPackage, _by_name)
 
 
 def install(package: str, api: dict) -> None:
@@ -31,15 +49,7 @@ def install(package: str, api: dict) -> None:
     def __dir__():
         return sorted(set(vars(module)) | set(api))
 
+    module._lazy_api = dict(api)
     module.__getattr__ = __getattr__
     module.__dir__ = __dir__
-    module.__class__ = type("LazyPackage", (types.ModuleType,), {"__setattr__": _make_setattr(api)})
-
-
-def _make_setattr(api: dict):
-    def __setattr__(self, name, value):
-        if name in api and isinstance(value, types.ModuleType):
-            return  # a submodule of the same name is being bound: keep the API name
-        types.ModuleType.__setattr__(self, name, value)
-
-    return __setattr__
+    module.__class__ = LazyPackage

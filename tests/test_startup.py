@@ -1,16 +1,17 @@
-"""Start-up: ``import optengine`` loads nothing heavy, the API names still resolve, and the
-command line's early loky workers are the ones its sweep then runs on."""
+"""Start-up: ``import optengine`` loads nothing heavy, the API names still resolve (and pickle),
+and the command line's early loky workers are the ones its sweep runs on, stopped at the end,
+on Ctrl-C, and when the driver is killed."""
 
 import os
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
 import optengine as oe
-from optengine.sweep import run_sweep, warm_start
-from optengine.sweep.runner import stop_workers
+from optengine.sweep import run_sweep, worker_pool
 
 TINY = """
 name = "warm"
@@ -63,24 +64,89 @@ def test_public_names_resolve_lazily_and_train_stays_the_function():
         oe.nope
 
 
-def test_warm_workers_are_the_ones_the_sweep_uses(tmp_path):
+def _worker_pids() -> set:
     from joblib.externals.loky import reusable_executor
 
-    warm_start.start(2)
-    warm_start.wait()
-    before = set(reusable_executor._executor._processes)
-    assert len(before) == 2
-    runs = run_sweep(TINY, tmp_path / "out", jobs=2)
-    assert (runs["status"] == "ok").all() and len(runs) == 2
-    assert set(reusable_executor._executor._processes) == before  # reused, not restarted
-    pids = set(before)
-    stop_workers()
-    deadline = time.monotonic() + 30
-    while pids and time.monotonic() < deadline:  # loky's manager thread kills and reaps them
+    executor = reusable_executor._executor
+    return set(executor._processes) if executor is not None else set()
+
+
+def _gone(pids, timeout=30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
         pids = {pid for pid in pids if _exists(pid)}
         time.sleep(0.05)
-    assert not pids
-    warm_start.wait()  # nothing pending: a no-op
+    return not pids
+
+
+def test_early_workers_are_the_ones_the_sweep_uses(tmp_path):
+    worker_pool.start(3)  # more than the sweep needs: the extra one idles
+    try:
+        assert worker_pool.adopt(2) == 3
+        before = _worker_pids()
+        assert len(before) == 3
+        runs = run_sweep(TINY, tmp_path / "out", jobs=2)
+        assert (runs["status"] == "ok").all() and len(runs) == 2
+        assert _worker_pids() == before  # reused, not restarted
+    finally:
+        worker_pool.stop()
+    assert _gone(before)
+    assert worker_pool.adopt(2) == 2  # nothing started early any more
+
+
+def test_too_few_early_workers_are_dropped_quietly():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        worker_pool.start(2)
+        assert worker_pool.adopt(3) == 3  # the round starts its own executor
+        assert worker_pool.adopt(2) == 2
+        worker_pool.stop()
+
+
+def test_ctrl_c_while_the_cli_starts_stops_the_early_workers(tmp_path, monkeypatch, capsys):
+    from optengine import cli
+
+    real_start = worker_pool.start
+    started = []
+
+    def start_then_interrupt(n_jobs):
+        real_start(n_jobs)
+        started.append(_worker_pids())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(worker_pool, "start", start_then_interrupt)
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cli.main(["run", str(spec), "--out", str(tmp_path / "out"), "--jobs", "2"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert started and _gone(started[0])
+
+
+def test_early_workers_exit_when_the_driver_is_killed():
+    code = ("import time; from optengine.sweep import worker_pool; worker_pool.start(2); worker_pool.adopt(2); "
+            "from joblib.externals.loky import reusable_executor as r; print(*r._executor._processes, flush=True); "
+            "time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = {int(p) for p in proc.stdout.readline().split()}
+        assert len(pids) == 2 and all(_exists(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _gone(pids, timeout=10)
+
+
+def test_a_function_using_the_package_still_goes_to_workers():
+    import cloudpickle
+    from joblib import Parallel, delayed
+
+    def name_of(_):
+        return oe.train.__name__ + oe.sweep.expand.__name__
+
+    assert cloudpickle.loads(cloudpickle.dumps(oe)) is oe
+    assert Parallel(n_jobs=2)(delayed(name_of)(i) for i in range(2)) == ["trainexpand"] * 2
 
 
 def test_a_dense_pack_does_not_load_scipy_sparse():
@@ -91,3 +157,18 @@ def test_a_dense_pack_does_not_load_scipy_sparse():
                  "oe.train_pack(oe.model('mlp', sizes=[4, 4, 3]), ds, [{'optimizer': 'sgd', 'lr': 0.1}], "
                  "batch_size='full', epochs=1); print('scipy.sparse' in sys.modules)")
     assert out == "False"
+
+
+def test_config_errors_survive_pickling():
+    # a worker process sends an error back pickled; unpickling must not turn it into another error
+    import pickle
+
+    from optengine.errors import ConfigError
+    from optengine.results import ResultsError
+    from optengine.sweep import SpecError
+
+    for exc in (ConfigError("train.epochs", "must be >= 1"), ResultsError("runs/part-1.parquet", "is torn"),
+                SpecError([("optimizer.lr", "must be > 0"), ("train.epochs", "must be >= 1")], "s.toml")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc) and back.field == exc.field
+    assert pickle.loads(pickle.dumps(exc)).problems == exc.problems

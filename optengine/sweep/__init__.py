@@ -5,12 +5,12 @@
 ``plan.py`` describes a sweep without running it.
 """
 
-from ..lazy_names import install
+from ..lazy_names import install as _install_lazy_names
 
 __all__ = ["Interrupted", "Pack", "Spec", "SpecError", "Trial", "expand", "load_spec", "make_packs", "plan",
            "run_sweep"]
 
 # imported on first use: a worker process needs only ``worker``
-install(__name__, {"expand": ".expand", "Pack": ".packs", "make_packs": ".packs", "plan": ".plan",
+_install_lazy_names(__name__, {"expand": ".expand", "Pack": ".packs", "make_packs": ".packs", "plan": ".plan",
                    "SpecError": ".problems", "Interrupted": ".runner", "run_sweep": ".runner", "Spec": ".spec",
                    "load_spec": ".spec", "Trial": ".trial"})

@@ -37,7 +37,7 @@ from ..errors import ConfigError, check_choice, check_number
 from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
                        remove_leftovers, write_pack)
 from ..train import check_device, resolve_dataset, resolve_model, surface_data
-from . import environment, warm_start
+from . import environment, worker_pool
 from .expand import expand
 from .packs import default_pack_size, make_packs
 from .problems import Problems
@@ -254,16 +254,6 @@ def _workers(backend: str, jobs: int | None, n_trials: int) -> tuple[int, int | 
     return n, max(1, cores // n)
 
 
-def stop_workers() -> None:
-    """Stop the loky worker processes now, without waiting for them to finish idling (loky's
-    exit handler waits ~0.3 s). For a process about to exit: the command line, after its sweep."""
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
-
-
 def _crash_types(backend: str) -> tuple:
     """Exceptions that mean a worker died (dask's only with the dask backend: importing
     distributed takes ~0.4 s)."""
@@ -344,14 +334,14 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
     """Run ``batch``; return (finished pack ids, {pack id: reason} of packs whose worker died, exception)."""
     from joblib import Parallel, delayed, parallel_config
 
-    if backend == "loky":
-        warm_start.wait()  # workers the command line started early: this round runs on them
     finished, crashed = set(), {}
     payloads = [{**p.payload(sweep, threads, str(markers)), "watch_parent": backend != "sequential"}
                 for p in batch]
     n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else max(1, min(jobs, len(batch))))
     if backend == "loky" and len(batch) == 1:
         n_jobs = 2  # still a separate process: a crash must not take the driver with it
+    if backend == "loky":
+        n_jobs = worker_pool.adopt(n_jobs)  # the command line's early workers, if there are enough
     task = run_pack_isolated if backend == "dask" else run_pack
     try:
         with parallel_config(backend=backend):

@@ -19,6 +19,7 @@ import pandas as pd
 from ..clipping import clip_label, parse_clip
 from ..schedules import Schedule
 from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
+from .worker_pool import exit_with_parent
 
 FAULT_ENV = "OPTENGINE_TEST_FAULT"  # tests only: "kill:<lr>" ends the worker, "raise:<lr>" raises in the trial
 _DATA_CACHE: dict = {}
@@ -27,7 +28,7 @@ _DATA_CACHE: dict = {}
 def run_pack(payload: dict) -> dict:
     """Train one pack; return ``{"pack_id", "runs", "curves"}`` (failed trials included as rows)."""
     if payload.get("watch_parent"):
-        _exit_with_parent()
+        exit_with_parent()
     marker = _mark(payload)
     try:
         threads = payload["threads"] or _auto_threads()
@@ -105,29 +106,6 @@ def _dataset(spec):
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
         _DATA_CACHE[key] = resolve_dataset(spec)
     return _DATA_CACHE[key]
-
-
-_WATCHING = []
-
-
-def _exit_with_parent() -> None:
-    """In a worker process: exit as soon as the process that started it is gone (``kill -9`` of the
-    driver), instead of finishing a pack nobody will save. Started once per process."""
-    if _WATCHING:
-        return
-    import threading
-    import time
-
-    parent = os.getppid()
-
-    def watch():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    _WATCHING.append(threading.Thread(target=watch, name="optengine-parent-watch", daemon=True))
-    _WATCHING[0].start()
 
 
 def _auto_threads() -> int:
