@@ -11,6 +11,7 @@ __all__ = ["Interrupted", "Pack", "Spec", "SpecError", "Trial", "expand", "load_
            "run_sweep"]
 
 # imported on first use: a worker process needs only ``worker``
-_install_lazy_names(__name__, {"expand": ".expand", "Pack": ".packs", "make_packs": ".packs", "plan": ".plan",
-                   "SpecError": ".problems", "Interrupted": ".runner", "run_sweep": ".runner", "Spec": ".spec",
-                   "load_spec": ".spec", "Trial": ".trial"})
+_install_lazy_names(__name__, {
+    "expand": ".expand", "Pack": ".packs", "make_packs": ".packs", "plan": ".plan", "SpecError": ".problems",
+    "Interrupted": ".runner", "run_sweep": ".runner", "Spec": ".spec", "load_spec": ".spec", "Trial": ".trial",
+})
