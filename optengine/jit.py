@@ -24,14 +24,14 @@ PACKAGE = Path(__file__).resolve().parent
 STAMP = "optengine-sources.stamp"
 
 
-def kernel(fn=None, *, parallel=False, reassociate=False):
-    """``@kernel`` or ``@kernel(parallel=True)``: a module-level Numba kernel (cached, nogil).
+def kernel(fn=None, *, reassociate=False):
+    """``@kernel`` or ``@kernel(reassociate=True)``: a module-level Numba kernel (cached, nogil).
 
     ``reassociate=True`` lets LLVM reorder a sum into vector lanes (the one fast-math flag
     ``reassoc``: NaN and inf still propagate). Only for a float64 reduction whose last bits may
     depend on the machine's vector width; the same machine always gives the same value."""
     options = {"fastmath": {"reassoc"}} if reassociate else {}
-    decorate = njit(cache=True, error_model="numpy", parallel=parallel, nogil=True, **options)
+    decorate = njit(cache=True, error_model="numpy", nogil=True, **options)
     return decorate if fn is None else decorate(fn)
 
 
