@@ -301,15 +301,10 @@ def memory_gib() -> float:
     return math.nan
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def machine_info() -> dict:
-    return {"cpu": cpu_model(), "cores": cores(), "logical_cpus": os.cpu_count(),
+    from optengine.sweep import environment
+
+    return {"cpu": cpu_model(), "cores": environment.cores(), "logical_cpus": os.cpu_count(),
             "memory_gib": round(memory_gib(), 1), "os": platform.platform(), "load_avg": _load()}
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from ..clipping import clip_label, parse_clip
 from ..schedules import Schedule
 from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
+from . import environment
 from .worker_pool import exit_with_parent
 
 FAULT_ENV = "OPTENGINE_TEST_FAULT"  # tests only: "kill:<lr>" ends the worker, "raise:<lr>" raises in the trial
@@ -109,8 +110,8 @@ def _dataset(spec):
 
 
 def _auto_threads() -> int:
-    """Numba threads for a task on a dask worker: the worker's cores shared by its concurrent tasks."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Trainer threads for a task on a dask worker: the worker's cores shared by its concurrent tasks."""
+    cores = environment.cores()
     try:
         from distributed import get_worker
 
