@@ -17,20 +17,25 @@ time per step, on 2 cores, is printed as the floor of W1's wall time.
 
 from __future__ import annotations
 
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-import optengine as oe
-from optengine.blas import one_blas_thread
-from optengine.clipping import global_norm
-from optengine.models import dense
-from optengine.models.base import EVAL_CHUNK
-from optengine.optimizers import RULES, hyper_vector, update, validate_hyper
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` (and this checkout's optengine) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SIZES = [40, 100, 100, 10]
-BATCH, EPOCHS, TRIALS, CORES = 64, 20, 28, 2
+import optengine as oe  # noqa: E402
+from benchmarks.common import W1_BATCH as BATCH, W1_SIZES, mlp_flops, time_calls  # noqa: E402
+from optengine.blas import one_blas_thread  # noqa: E402
+from optengine.clipping import global_norm  # noqa: E402
+from optengine.models import dense  # noqa: E402
+from optengine.models.base import EVAL_CHUNK  # noqa: E402
+from optengine.optimizers import RULES, hyper_vector, update, validate_hyper  # noqa: E402
+
+SIZES = list(W1_SIZES)
+EPOCHS, TRIALS, CORES = 20, 28, 2
 
 
 @njit(cache=True, nogil=True)
@@ -78,13 +83,8 @@ def evaluations(n, ai, theta, X, yc, yr, ws, chunk):
 
 
 def best_of(f, *args, reps=5):
-    f(*args)
-    best = np.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        f(*args)
-        best = min(best, time.perf_counter() - t)
-    return best
+    """Fastest of ``reps`` calls of ``f(*args)`` after one untimed call."""
+    return time_calls(lambda: f(*args), reps).min
 
 
 def main() -> None:
@@ -125,8 +125,7 @@ def main() -> None:
         theta = model.init(0, np.float64).astype(f32)
         ev = best_of(evaluations, 20, ai, theta, Xv, yv, np.zeros((1, 1), f32), ws, chunk) / 20 / (steps / EPOCHS)
 
-    flops = 2 * BATCH * (2 * sum(SIZES[i] * SIZES[i + 1] for i in range(3))
-                         + sum(SIZES[i] * SIZES[i + 1] for i in range(1, 3)))
+    flops = BATCH * mlp_flops(SIZES, n_train, n_val, EPOCHS)["train_sample"]  # the 8 products of a step
     print(f"W1 step, one thread, float32 (us per step; {steps} steps per trial)")
     print(f"  8 products alone      {prod * 1e6:7.1f}   ({flops / prod / 1e9:.0f} GFLOP/s)")
     print(f"  loss head alone       {head * 1e6:7.1f}")
