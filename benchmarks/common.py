@@ -18,18 +18,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from optengine.optimizers import RULE_HYPER as _DEFAULTS, RULES  # noqa: F401 (RULES: the seven rules, W1's)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 
-# The seven update rules and W1's grid (the issue's).
-RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+# W1's grid (the issue's), over the engine's seven RULES.
 W1_LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 W1_SIZES = (40, 100, 100, 10)
 W1_BATCH = 64
 
-# Hyperparameters every implementation uses (the engine's defaults, set explicitly in the baselines).
-HYPER = {"momentum": 0.9, "adagrad_eps": 1e-10, "rmsprop_alpha": 0.9, "rmsprop_eps": 1e-8,
-         "betas": (0.9, 0.999), "adam_eps": 1e-8, "adamw_weight_decay": 0.01}
+# Hyperparameters every implementation uses: the engine's defaults, set explicitly in the baselines.
+HYPER = {"momentum": _DEFAULTS["momentum"]["momentum"], "adagrad_eps": _DEFAULTS["adagrad"]["eps"],
+         "rmsprop_alpha": _DEFAULTS["rmsprop"]["decay"], "rmsprop_eps": _DEFAULTS["rmsprop"]["eps"],
+         "betas": (_DEFAULTS["adam"]["beta1"], _DEFAULTS["adam"]["beta2"]), "adam_eps": _DEFAULTS["adam"]["eps"],
+         "adamw_weight_decay": _DEFAULTS["adamw"]["weight_decay"]}
 
 # Bytes one step of each rule must read and write per float32 parameter:
 # sgd reads theta, g and writes theta (3 x 4 B); one state buffer adds a read and a write (+8 B);
