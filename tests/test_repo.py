@@ -41,3 +41,10 @@ def test_readme_sweep_example_is_a_valid_spec():
     assert blocks, "README.md shows a sweep spec"
     for text in blocks:
         assert len(expand(load_spec(text + "\n"))) > 0
+
+
+def test_readme_points_at_nothing_outside_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert "../" not in readme, "README.md must stand alone in a clone (no ../ paths)"
+    for path in re.findall(r"`((?:sweeps|experiments|benchmarks|tests|optengine)/[\w./-]+\.(?:py|toml|md))`", readme):
+        assert (ROOT / path).exists(), f"README.md names {path}, which is not in the repository"
