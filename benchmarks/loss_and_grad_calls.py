@@ -6,16 +6,15 @@ Per model family, on the same shapes (64 rows, float32, one thread):
 
 - call: one ``model.loss_and_grad(params, X, y)`` from Python on 64 rows of the training data,
   input checks and conversion included (median over rounds of a ~20 ms loop of calls, after a
-  warm-up call), with one BLAS thread as in the trainer; ``evaluate`` and ``forward`` on the same rows are
-  shown beside it, and (call*) ``loss_and_grad`` again with the BLAS's default thread count: on a
-  busy machine a multi-threaded BLAS product waits for its other threads, which says nothing of
-  the Python call's own cost;
+  warm-up call), with one BLAS thread as in the trainer. Beside it: ``evaluate`` and ``forward``
+  on the same rows, and (call*) ``loss_and_grad`` with the BLAS's default thread count, for
+  information only: on a busy machine a multi-threaded BLAS product waits for its other threads;
 - step: the trainer's time per step: ``oe.train_pack`` with one SGD trial, batch 64, threads=1,
-  on 256 batches an epoch (16 for cnn1d, rnn, gru), run for 1 epoch and for enough epochs to take
-  ~0.15 s longer, in alternating rounds; step = (median long time - median short time) / (long
-  steps - short steps) (the ``steps`` column), so the pack's set-up cancels and the per-epoch
-  shuffle and 64-row validation pass are shared out over the steps; the call's loop, the short
-  and the long run are timed in the same rounds (A, B, C, A, B, C, ...);
+  256 batches an epoch (16 for cnn1d, rnn, gru), run for 1 epoch and for enough epochs to take
+  ~0.15 s longer; step = (median long time - median short time) / (long steps - short steps)
+  (the ``steps`` column), so the pack's set-up cancels and the per-epoch shuffle and 64-row
+  validation pass are shared out over the steps. The call's loop, the short and the long run are
+  timed in the same rounds (A, B, C, A, B, C, ...), so a slow spell of the machine hits all three;
 - target (issue 15): call <= 2 x step + 50 us.
 """
 
@@ -107,8 +106,8 @@ def per_call(fn, repeats: int) -> float:
 
 
 def trainer_runs(model, dataset):
-    """(short run, long run, steps by epochs): ``oe.train_pack`` runs of one SGD trial for
-    SHORT_EPOCHS and for enough more epochs to take about LONG_S / 2 to LONG_S more."""
+    """(short run, long run, {epochs: steps}, long run's epochs): ``oe.train_pack`` of one SGD trial
+    for SHORT_EPOCHS, and for enough more epochs to take about LONG_S / 2 to LONG_S longer."""
     trial = [{"optimizer": "sgd", "lr": 1e-4, "seed": 0}]
     steps = {}
 

@@ -102,3 +102,16 @@ def test_same_numbers_as_the_trainers_dispatch(name):
 def test_every_family_has_python_entries():
     assert set(kernels.LOSS_GRAD) == set(kernels.FAMILIES) == set(kernels.EVALUATE)
     assert set(kernels.ROWS_FORWARD) == {kernels.CONV, kernels.RECURRENT}
+
+
+def test_benchmark_runs(capsys):
+    """benchmarks/loss_and_grad_calls.py on the cheapest family, one round: it prints the figures and a verdict."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import loss_and_grad_calls as bench
+
+    bench.main(["--only", "rosenbrock", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "rosenbrock" in out and "families within the target" in out
