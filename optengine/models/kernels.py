@@ -9,7 +9,9 @@ Family codes: DENSE 0, SURFACE 1, CONV 2 (cnn1d), RECURRENT 3 (rnn, gru), SPARSE
 
 The family is a compile-time constant: ``loss_grad`` and ``evaluate`` ask numba for it as a
 literal (``numba.literally``), and the overloads below pick that family's functions, so a
-trainer for MLPs compiles (and caches) the dense model only, not every family.
+trainer for MLPs compiles (and caches) the dense model only, not every family. Python code calls
+the per-family entries ``LOSS_GRAD[family]``, ``EVALUATE[family]`` and ``ROWS_FORWARD[family]``
+instead (see the end of this file): a literal argument passed from Python is retyped on every call.
 """
 
 import numpy as np
