@@ -127,7 +127,7 @@ class Model:
         grad = np.zeros_like(params)
         idx = np.arange(X.shape[0])
         ws = np.empty(self.workspace_size(X.shape[0]), dtype=params.dtype)
-        loss = kernels.loss_grad(self.family, self.ai, self.af, params, X, yc, yr, idx, grad, ws)
+        loss = kernels.LOSS_GRAD[self.family](self.ai, self.af, params, X, yc, yr, idx, grad, ws)
         return float(loss), grad
 
     def evaluate(self, params, X=None, y=None):
@@ -135,5 +135,5 @@ class Model:
         params = self._check_params(params)
         X, yc, yr = self.prepare(X, y, params.dtype)
         ws = np.empty(self.workspace_size(min(EVAL_CHUNK, max(1, X.shape[0]))), dtype=params.dtype)
-        loss, metric = kernels.evaluate(self.family, self.ai, self.af, params, X, yc, yr, ws, EVAL_CHUNK)
+        loss, metric = kernels.EVALUATE[self.family](self.ai, self.af, params, X, yc, yr, ws, EVAL_CHUNK)
         return float(loss), float(metric)

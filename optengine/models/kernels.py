@@ -9,7 +9,9 @@ Family codes: DENSE 0, SURFACE 1, CONV 2 (cnn1d), RECURRENT 3 (rnn, gru), SPARSE
 
 The family is a compile-time constant: ``loss_grad`` and ``evaluate`` ask numba for it as a
 literal (``numba.literally``), and the overloads below pick that family's functions, so a
-trainer for MLPs compiles (and caches) the dense model only, not every family.
+trainer for MLPs compiles (and caches) the dense model only, not every family. Python code calls
+the per-family entries ``LOSS_GRAD[family]``, ``EVALUATE[family]`` and ``ROWS_FORWARD[family]``
+instead (see the end of this file): a literal argument passed from Python is retyped on every call.
 """
 
 import numpy as np
@@ -132,3 +134,77 @@ def loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws):
 def evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
     """(mean loss, metric) over every row of (X, y)."""
     return family_evaluate(literally(family), ai, af, theta, X, yc, yr, ws, chunk)
+
+
+# -- entry points for calls from Python -------------------------------------------------------------
+# Called from Python, a kernel that asks for its family as a literal is retyped on every call: numba
+# first types the call with a plain integer, fails, and retries with the literal (~5 ms a call, and
+# more for ``evaluate``). The kernels below hold their family as a constant instead (a global is typed
+# as a literal), so numba's ordinary dispatch finds their compiled version at once. They run the same
+# family code as ``loss_grad`` / ``evaluate`` / ``rows_forward`` above, so their numbers are the same.
+
+@kernel
+def dense_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws):
+    return family_loss_grad(DENSE, ai, af, theta, X, yc, yr, idx, grad, ws)
+
+
+@kernel
+def surface_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws):
+    return family_loss_grad(SURFACE, ai, af, theta, X, yc, yr, idx, grad, ws)
+
+
+@kernel
+def conv_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws):
+    return family_loss_grad(CONV, ai, af, theta, X, yc, yr, idx, grad, ws)
+
+
+@kernel
+def recurrent_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws):
+    return family_loss_grad(RECURRENT, ai, af, theta, X, yc, yr, idx, grad, ws)
+
+
+@kernel
+def sparse_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws):
+    return family_loss_grad(SPARSE, ai, af, theta, X, yc, yr, idx, grad, ws)
+
+
+@kernel
+def dense_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(DENSE, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+@kernel
+def surface_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(SURFACE, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+@kernel
+def conv_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(CONV, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+@kernel
+def recurrent_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(RECURRENT, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+@kernel
+def sparse_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(SPARSE, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+@kernel
+def conv_forward_entry(ai, theta, X, ws, out):
+    rows_forward(CONV, ai, theta, X, ws, out)
+
+
+@kernel
+def recurrent_forward_entry(ai, theta, X, ws, out):
+    rows_forward(RECURRENT, ai, theta, X, ws, out)
+
+
+LOSS_GRAD = {DENSE: dense_loss_grad_entry, SURFACE: surface_loss_grad_entry, CONV: conv_loss_grad_entry,
+             RECURRENT: recurrent_loss_grad_entry, SPARSE: sparse_loss_grad_entry}
+EVALUATE = {DENSE: dense_evaluate_entry, SURFACE: surface_evaluate_entry, CONV: conv_evaluate_entry,
+            RECURRENT: recurrent_evaluate_entry, SPARSE: sparse_evaluate_entry}
+ROWS_FORWARD = {CONV: conv_forward_entry, RECURRENT: recurrent_forward_entry}

@@ -119,7 +119,7 @@ class CNN1dModel(SequenceModel):
 
     @staticmethod
     def _forward_kernel(ai, params, X, ws, out):
-        kernels.rows_forward(kernels.CONV, ai, params, X, ws, out)
+        kernels.ROWS_FORWARD[kernels.CONV](ai, params, X, ws, out)
 
     def workspace_size(self, rows: int) -> int:
         return conv.workspace_size(self.ai)
@@ -164,7 +164,7 @@ class RecurrentModel(SequenceModel):
 
     @staticmethod
     def _forward_kernel(ai, params, X, ws, out):
-        kernels.rows_forward(kernels.RECURRENT, ai, params, X, ws, out)
+        kernels.ROWS_FORWARD[kernels.RECURRENT](ai, params, X, ws, out)
 
     def workspace_size(self, rows: int) -> int:
         return recurrent.workspace_size(self.ai)
