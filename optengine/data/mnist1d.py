@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from optengine.errors import check_number
+from optengine.memory import require
 
 from .dataset import Dataset, make_dataset
 from .split import check_fraction, check_seed, split
 from .standardize import finish
 
 _KEYS = ("X_train", "y_train", "X_test", "y_test")  # the generator's two parts
+BYTES_PER_SAMPLE = 2048  # generator peak ~1300 bytes per sample (tracemalloc), + the split's copies
 _MEMORY: dict = {}  # cache key -> dict of arrays (never handed out: callers get copies)
 
 
@@ -129,6 +131,8 @@ def load_mnist1d(*, seed=42, num_samples=5000, val_fraction=0.2, split_seed=0, s
     num_samples = check_number("dataset.num_samples", num_samples, low=50, integer=True)
     val_fraction = check_fraction("dataset.val_fraction", val_fraction)
     split_seed = check_seed("dataset.split_seed", split_seed)
+    require("dataset.num_samples", f"MNIST-1D with {num_samples} samples (the generator's working arrays, "
+                                   f"about {BYTES_PER_SAMPLE} bytes per sample)", BYTES_PER_SAMPLE * num_samples)
     a = mnist1d_arrays(seed, num_samples)
     Xt, yt, Xv, yv, split_info = split(a["X_train"], a["y_train"], val_fraction=val_fraction,
                                        split_seed=split_seed, stratify=True)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optengine.errors import ConfigError, check_choice, check_number, closest
+from optengine.memory import require
 
 from .dataset import Dataset, class_labels
 from .split import check_seed, split3, split_sizes
@@ -248,6 +249,11 @@ def make_text_dataset(name, X_train, y_train, X_val, y_val, X_test, y_test, *, n
 
 # -- the generator ------------------------------------------------------------------------------
 
+# per token while generating: int64/float64 temporaries (rows, draws, ids, signal mask and picks),
+# the COO -> CSR matrix and the split's CSR copies; measured peak (tracemalloc) 55 bytes per token
+BYTES_PER_TOKEN = 64
+
+
 def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, rare_per_class=20,
                    signal=0.05, zipf_exponent=1.1, transform="counts", test_fraction=0.2, val_fraction=0.2,
                    seed=0, split_seed=0, standardize=False) -> Dataset:
@@ -283,6 +289,10 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
         raise ConfigError("dataset.rare_per_class", f"{C} classes x {R} rare tokens = {C * R} do not fit in the "
                                                     f"rarer half of the vocabulary ({tail} ids of vocab_size={V})")
     split_sizes(n, test_fraction=test_fraction, val_fraction=val_fraction, split_seed=split_seed)
+    tokens_expected = int(n * L)
+    require("dataset.n_docs", f"the dataset synthetic_text ({n} documents x {L:g} tokens on average, "
+                              f"about {BYTES_PER_TOKEN} bytes per token while generating)",
+            BYTES_PER_TOKEN * tokens_expected + 16 * V + 64 * n)
     rng = np.random.default_rng(seed)
     class_tokens = rng.choice(np.arange(V // 2, V), size=C * R, replace=False).reshape(C, R)
     y = rng.permutation(np.arange(n) % C).astype(np.int64)

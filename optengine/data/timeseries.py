@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from optengine.errors import ConfigError, check_number
+from optengine.memory import require
 
 from .dataset import Dataset, make_dataset
 from .split import check_fraction, check_seed
@@ -58,6 +59,15 @@ def split_points(n: int, *, window, horizon, test_fraction, val_fraction):
             raise ConfigError("dataset.horizon", f"horizon too long for the series: {horizon} target steps, but the "
                                                  f"{part} part has only {steps}; raise n_steps or {fld}")
     return window, horizon, val_at, test_at
+
+
+def require_memory(name: str, n: int, window: int, horizon: int, generator_floats: int) -> None:
+    """Refuse (ConfigError naming dataset.n_steps) a series of ``n`` steps whose windows (about
+    ``n`` rows of ``window + horizon`` float64, plus ~160 bytes per window of temporary views;
+    389 bytes per step measured for window 32) and the generator's ``generator_floats`` working
+    float64 values would not fit in the memory available."""
+    require("dataset.n_steps", f"the dataset {name} ({n} steps -> about {n} windows of {window} + {horizon} "
+                               f"float64)", n * (8 * (window + horizon) + 160) + 8 * generator_floats)
 
 
 def window_series(name, series, *, window, horizon, test_fraction, val_fraction, standardize, info) -> Dataset:
@@ -110,7 +120,8 @@ def sines(*, n_steps=2000, periods=(25.0, 60.0), amplitudes=None, noise=0.1, win
     amplitudes = [check_number(f"dataset.amplitudes[{i}]", a) for i, a in enumerate(amplitudes)]
     noise = check_number("dataset.noise", noise, low=0.0)
     seed = check_seed("dataset.seed", seed)
-    split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
+    w, h, *_ = split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
+    require_memory("sines", n, w, h, 4 * n)  # t, the sum, its terms and the noise
     rng = np.random.default_rng(seed)
     t = np.arange(n, dtype=np.float64)
     phases = rng.uniform(0.0, 2.0 * np.pi, len(periods))
@@ -133,9 +144,10 @@ def ar2(*, n_steps=2000, phi1=1.5, phi2=-0.75, noise=1.0, window=32, horizon=1, 
                                           "-1 < phi2 < 1, phi1 + phi2 < 1 and phi2 - phi1 < 1")
     noise = check_number("dataset.noise", noise, low=0.0, low_open=True)
     seed = check_seed("dataset.seed", seed)
-    split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
-    rng = np.random.default_rng(seed)
+    w, h, *_ = split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
     burn = 200
+    require_memory("ar2", n, w, h, 2 * (n + burn))  # the noise and the process
+    rng = np.random.default_rng(seed)
     e = noise * rng.standard_normal(n + burn)
     x = np.zeros(n + burn)
     for t in range(2, n + burn):
@@ -156,13 +168,14 @@ def mackey_glass(*, n_steps=2000, tau=17.0, beta=0.2, gamma=0.1, exponent=10.0, 
     every = check_number("dataset.sample_every", sample_every, low=1, integer=True)
     noise = check_number("dataset.noise", noise, low=0.0)
     seed = check_seed("dataset.seed", seed)
-    split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
-    rng = np.random.default_rng(seed)
+    w, h, *_ = split_points(n, window=window, horizon=horizon, test_fraction=test_fraction, val_fraction=val_fraction)
     dt = 0.1
     per_unit = 10
     lag = int(round(tau / dt))
     burn = 500 * per_unit
     total = burn + n * every * per_unit + 1
+    require_memory("mackey_glass", n, w, h, lag + total)  # the Euler steps
+    rng = np.random.default_rng(seed)
     x = np.empty(lag + total)
     x[:lag + 1] = 1.2 + 0.1 * rng.uniform(-1.0, 1.0)
     for i in range(lag, lag + total - 1):
