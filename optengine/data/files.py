@@ -54,10 +54,11 @@ def load_file(*, path, target=None, task=None, features=None, split_column=None,
     ``features`` picks feature columns (names; column indices for .npz); default all but the
     target (and ``split_column``). Classification labels (any values) are mapped to ``0..C-1``
     by sorted unique value over all splits (``info["classes"]``). Splits: a table may name
-    each row's split in ``split_column`` (values ``"train"``, ``"val"``, ``"test"``); a split
-    the file does not give is carved with the fixed ``split_seed`` like ``arrays`` does: the
-    test split is ``test_fraction`` of the training rows, kept apart first, then the
-    validation split ``val_fraction`` of the rest (stratified for classification when possible).
+    each row's split in ``split_column`` (values ``"train"``, ``"val"``, ``"test"``, case and
+    surrounding spaces ignored); a split the file does not give is carved with the fixed
+    ``split_seed`` like ``arrays`` does: the test split is ``test_fraction`` of the training
+    rows, kept apart first, then the validation split ``val_fraction`` of the rest (stratified
+    for classification when possible).
     """
     if not isinstance(path, (str, Path)):
         raise ConfigError("dataset.path", f"must be a file path, got {path!r}")
