@@ -2,8 +2,7 @@
 
 Setup of the MNIST-1D paper (Greydanus 2020, github.com/greydanus/mnist1d): Adam, lr 1e-2,
 batch 100, 6000 steps (= 150 epochs of the 4000 training sequences), accuracy on the
-1000 test sequences (the engine's validation split of ``oe.dataset("mnist1d")``) at the end
-of training. Architectures are the repository's reference models:
+1000 test sequences at the end of training. Architectures are the repository's reference models:
 
 - logistic: ``softmax_regression`` (40 -> 10), PyTorch init;
 - MLP: ``mlp`` 40-100-100-10 ReLU (the reference MLPBase adds a residual connection around
@@ -14,6 +13,18 @@ of training. Architectures are the repository's reference models:
   outputs 480 -> 10); the 40 features are read as a 40-step, 1-input sequence.
 
 All seeds of a model train as one pack (``oe.train_pack``), one compiled call.
+
+Protocol (the paper's, not ``oe.dataset("mnist1d")``'s): training uses ALL 4000 training
+sequences of the standard dataset (generator seed 42, in the generator's order), and the
+reported number is the accuracy on the generator's 1000 test sequences with the parameters
+after the last step (``final_test_metric``). Nothing is selected: the hyperparameters above
+are fixed in advance, there is no early stopping and no choice of epoch or configuration,
+so no validation split is needed. The engine's ``mnist1d`` dataset would instead carve 800
+validation sequences out of the 4000 (3200 / 800 / 1000) for sweeps that do select; this
+script builds its data with ``paper_data()`` (an ``arrays`` dataset whose validation and test
+splits are both the 1000 test sequences), so the per-epoch curves track test accuracy. The
+"peak over epochs" column is the mean over seeds of the best per-epoch test accuracy: it is
+chosen on the test split itself, so it is optimistic and shown for reference only.
 
     python experiments/mnist1d_table.py                 # 3 seeds, 6000 steps, writes mnist1d_table.md
     python experiments/mnist1d_table.py --seeds 0 1 2 3 4 --steps 6000
@@ -41,8 +52,19 @@ MODELS = {
 HERE = Path(__file__).resolve().parent
 
 
+def paper_data():
+    """The paper's protocol (see the module docstring): train on all 4000 training sequences,
+    score the 1000 test sequences; validation = test, used for no choice."""
+    from optengine.data.mnist1d import mnist1d_arrays
+
+    a = mnist1d_arrays(seed=42, num_samples=5000)  # the generator's 4000 / 1000, as generated
+    return oe.dataset("arrays", X=a["X_train"], y=a["y_train"], X_val=a["X_test"], y_val=a["y_test"],
+                      X_test=a["X_test"], y_test=a["y_test"], task="classification", standardize=False)
+
+
 def run(models, seeds, steps, batch_size=100, lr=1e-2, threads=None):
-    ds = oe.dataset("mnist1d")
+    ds = paper_data()
+    assert (ds.n_train, ds.n_test) == (4000, 1000)
     epochs = max(1, round(steps * batch_size / ds.n_train))
     rows = []
     for key in models:
@@ -51,7 +73,8 @@ def run(models, seeds, steps, batch_size=100, lr=1e-2, threads=None):
         runs, curves = oe.train_pack(MODELS[key], ds, trials, batch_size=batch_size, epochs=epochs,
                                      dtype="float32", threads=threads)
         wall = time.perf_counter() - t0
-        acc = 100.0 * runs["final_val_metric"].to_numpy()
+        acc = 100.0 * runs["final_test_metric"].to_numpy()
+        # validation = test here: the best per-epoch test accuracy (optimistic, reported for reference only)
         best = 100.0 * curves.groupby("trial_id")["val_metric"].max().reindex(runs["trial_id"]).to_numpy()
         rows.append({"model": key, "spec": MODELS[key], "seeds": list(seeds), "acc": acc.tolist(),
                      "best_acc": best.tolist(), "steps": int(runs["steps"].iloc[0]), "epochs": epochs,
@@ -62,8 +85,8 @@ def run(models, seeds, steps, batch_size=100, lr=1e-2, threads=None):
 
 
 def table(rows) -> str:
-    lines = ["| model | published | this engine (final, mean ± std) | diff | best epoch (mean) | per seed | "
-             "within 3 points | wall |",
+    lines = ["| model | published | this engine (final, mean ± std) | diff | peak over epochs (mean, optimistic) | "
+             "per seed | within 3 points | wall |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = np.array(r["acc"])
@@ -100,6 +123,11 @@ def main(argv=None):
             f"Adam, lr 1e-2, batch 100, {rows[0]['steps']} steps ({rows[0]['epochs']} epochs of 4000), float32, "
             f"seeds {args.seeds}; accuracy on the 1000 test sequences after the last step. Published: "
             f"MNIST-1D paper / repository README (logistic 32%, MLP 68%, CNN 94%, GRU 91%).\n\n"
+            f"Protocol (the paper's): trained on all 4000 training sequences, scored once on the 1000 test "
+            f"sequences with the final parameters; fixed hyperparameters, no early stopping, no selection, "
+            f"hence no validation split (unlike `oe.dataset(\"mnist1d\")`, 3200 / 800 / 1000). \"Peak over "
+            f"epochs\" is the best per-epoch test accuracy, chosen on the test split: optimistic, for "
+            f"reference only.\n\n"
             f"{table(rows)}\n\nTotal wall time {total:.0f} s on {platform.machine()} "
             f"({__import__('os').cpu_count()} cores), including compilation.\n\n"
             f"Command: `python experiments/mnist1d_table.py --seeds {' '.join(map(str, args.seeds))} "

@@ -32,19 +32,20 @@ def fresh_cache(tmp_path, monkeypatch):
 
 
 def _check_arrays(ds: Dataset):
-    for a in (ds.X_train, ds.X_val):
+    for a in (ds.X_train, ds.X_val, ds.X_test):
         assert a.dtype == np.float64 and a.ndim == 2 and a.flags.c_contiguous
-    assert ds.X_val.shape[1] == ds.n_features
+    assert ds.X_val.shape[1] == ds.n_features == ds.X_test.shape[1]
     if ds.task == "classification":
-        for y in (ds.y_train, ds.y_val):
+        for y in (ds.y_train, ds.y_val, ds.y_test):
             assert y.dtype == np.int64 and y.ndim == 1
             assert y.min() >= 0 and y.max() < ds.n_classes
         assert ds.n_outputs == ds.n_classes
     else:
-        for y in (ds.y_train, ds.y_val):
+        for y in (ds.y_train, ds.y_val, ds.y_test):
             assert y.dtype == np.float64 and y.ndim == 2 and y.flags.c_contiguous
+            assert y.shape[1] == ds.n_outputs
         assert ds.n_outputs == ds.y_train.shape[1]
-    assert len(ds.y_train) == ds.n_train and len(ds.y_val) == ds.n_val
+    assert len(ds.y_train) == ds.n_train and len(ds.y_val) == ds.n_val and len(ds.y_test) == ds.n_test
     assert isinstance(ds.summary(), str) and "\n" not in ds.summary()
 
 
@@ -53,11 +54,14 @@ def _check_arrays(ds: Dataset):
 def test_mnist1d_standard(mnist_cache):
     ds = dataset("mnist1d")
     _check_arrays(ds)
-    assert (ds.n_train, ds.n_val, ds.n_features, ds.n_classes) == (4000, 1000, 40, 10)
-    # the standard dataset (seed 42): first training example and labels
-    np.testing.assert_allclose(ds.X_train[0, :4], [-0.33200567, -0.47191037, -0.77869708, -1.00974083],
+    assert (ds.n_train, ds.n_val, ds.n_test, ds.n_features, ds.n_classes) == (3200, 800, 1000, 40, 10)
+    assert "3200 train / 800 val / 1000 test" in ds.summary()
+    # the standard dataset (seed 42): the generator's first training example and labels
+    raw = m1d.mnist1d_arrays()
+    np.testing.assert_allclose(raw["X_train"][0, :4], [-0.33200567, -0.47191037, -0.77869708, -1.00974083],
                                rtol=1e-7)
-    np.testing.assert_array_equal(ds.y_train[:10], [2, 6, 4, 5, 6, 6, 6, 0, 3, 1])
+    np.testing.assert_array_equal(raw["y_train"][:10], [2, 6, 4, 5, 6, 6, 6, 0, 3, 1])
+    np.testing.assert_array_equal(ds.X_test, raw["X_test"])  # the generator's test part, unchanged
     assert ds.info["standardize"] == {"X": False, "y": False}
     assert set(np.unique(ds.y_train)) == set(range(10))
 
@@ -69,12 +73,14 @@ def test_sklearn_classification(name, n, d, c):
     ds = dataset(name)
     _check_arrays(ds)
     assert ds.task == "classification" and ds.n_features == d and ds.n_classes == c
-    assert ds.n_train + ds.n_val == n and ds.n_val == int(np.ceil(0.2 * n))
+    n_test = int(np.ceil(0.2 * n))
+    assert (ds.n_test, ds.n_val) == (n_test, int(np.ceil(0.2 * (n - n_test))))
+    assert ds.n_train + ds.n_val + ds.n_test == n
     assert ds.info["split"]["stratified"]
     # stratified: class proportions agree between the splits
     pt = np.bincount(ds.y_train, minlength=c) / ds.n_train
-    pv = np.bincount(ds.y_val, minlength=c) / ds.n_val
-    assert np.abs(pt - pv).max() < 0.05
+    for y in (ds.y_val, ds.y_test):
+        assert np.abs(pt - np.bincount(y, minlength=c) / len(y)).max() < 0.05
     assert len(ds.feature_names) == d
 
 
@@ -82,7 +88,7 @@ def test_diabetes_regression():
     ds = dataset("diabetes")
     _check_arrays(ds)
     assert ds.task == "regression" and ds.n_features == 10 and ds.n_outputs == 1
-    assert ds.n_train + ds.n_val == 442
+    assert (ds.n_train, ds.n_val, ds.n_test) == (282, 71, 89)
     assert ds.info["standardize"] == {"X": True, "y": True}
     raw = dataset("diabetes", standardize_target=False)
     assert raw.info["standardize"] == {"X": True, "y": False}
@@ -92,7 +98,7 @@ def test_diabetes_regression():
 def test_synthetic_regression():
     ds = dataset("synthetic_regression", n_samples=500, n_features=4, n_outputs=2, noise=0.0)
     _check_arrays(ds)
-    assert (ds.n_train, ds.n_val, ds.n_features, ds.n_outputs) == (400, 100, 4, 2)
+    assert (ds.n_train, ds.n_val, ds.n_test, ds.n_features, ds.n_outputs) == (320, 80, 100, 4, 2)
     w = ds.info["true_weights"]
     np.testing.assert_allclose(ds.X_train @ w, ds.y_train, atol=1e-12)  # noise=0: exact linear model
     assert ds.info["standardize"] == {"X": False, "y": False}
@@ -101,8 +107,8 @@ def test_synthetic_regression():
 def test_synthetic_classification():
     ds = dataset("synthetic_classification", n_samples=600, n_classes=4, class_sep=5.0)
     _check_arrays(ds)
-    assert (ds.n_train, ds.n_val, ds.n_classes) == (480, 120, 4)
-    counts = np.bincount(np.concatenate([ds.y_train, ds.y_val]))
+    assert (ds.n_train, ds.n_val, ds.n_test, ds.n_classes) == (384, 96, 120, 4)
+    counts = np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test]))
     assert (counts == 150).all()  # balanced
     # well separated clusters: nearest class mean classifies almost all points
     means = np.stack([ds.X_train[ds.y_train == k].mean(0) for k in range(4)])
@@ -130,6 +136,7 @@ def test_standardize_uses_train_stats_only():
     np.testing.assert_allclose(std.info["X_mean"], mean)
     np.testing.assert_allclose(std.X_train, (raw.X_train - mean) / sd)
     np.testing.assert_allclose(std.X_val, (raw.X_val - mean) / sd)  # val uses train stats
+    np.testing.assert_allclose(std.X_test, (raw.X_test - mean) / sd)  # and so does test
     np.testing.assert_allclose(std.X_train.mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(std.X_train.std(0), 1, atol=1e-12)
     assert np.abs(std.X_val.mean(0)).max() > 1e-3  # not re-centred on val
@@ -146,6 +153,7 @@ def test_standardize_constant_column_and_target():
     back = ds.y_val * ds.info["y_std"] + ds.info["y_mean"]
     raw = dataset("arrays", X=X, y=y, standardize=False)
     np.testing.assert_allclose(back, raw.y_val)
+    np.testing.assert_allclose(ds.y_test * ds.info["y_std"] + ds.info["y_mean"], raw.y_test)
 
 
 @pytest.mark.parametrize("name, kw", [
@@ -154,7 +162,7 @@ def test_standardize_constant_column_and_target():
 ])
 def test_determinism(name, kw):
     a, b = dataset(name, **kw), dataset(name, **kw)
-    for f in ("X_train", "y_train", "X_val", "y_val"):
+    for f in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
 
 
@@ -171,13 +179,14 @@ def test_mnist1d_cache_round_trip(fresh_cache, monkeypatch):
     ds1 = dataset("mnist1d", num_samples=200, seed=3)
     files = list(fresh_cache.glob("mnist1d-*.npz"))
     assert len(files) == 1 and not list(fresh_cache.glob("*.tmp"))
-    assert (ds1.n_train, ds1.n_val) == (160, 40)
+    assert (ds1.n_train, ds1.n_val, ds1.n_test) == (128, 32, 40)  # the generator's 160 / 40, val carved
     # a fresh process (empty memory cache) reads the file instead of generating
     monkeypatch.setattr(m1d, "_MEMORY", {})
     monkeypatch.setattr(m1d, "_generate", lambda *a: pytest.fail("regenerated despite a valid cache"))
     ds2 = dataset("mnist1d", num_samples=200, seed=3)
     np.testing.assert_array_equal(ds1.X_train, ds2.X_train)
     np.testing.assert_array_equal(ds1.y_val, ds2.y_val)
+    np.testing.assert_array_equal(ds1.X_test, ds2.X_test)
     # other args -> another cache key
     assert m1d.cache_key(3, 200) != m1d.cache_key(4, 200)
     # in-process cache hands out copies
@@ -193,7 +202,7 @@ def test_mnist1d_corrupt_cache_regenerated(fresh_cache):
     ds2 = dataset("mnist1d", num_samples=100, seed=1)
     np.testing.assert_array_equal(ds1.X_train, ds2.X_train)
     with np.load(path) as z:  # rewritten properly
-        np.testing.assert_array_equal(z["y_train"], ds1.y_train)
+        np.testing.assert_array_equal(z["y_test"], ds1.y_test)
 
 
 def test_mnist1d_leaves_global_rng_alone(fresh_cache):
@@ -226,7 +235,7 @@ def test_file_table_classification_string_labels(tmp_path, ext):
     _check_arrays(ds)
     assert ds.task == "classification" and ds.n_classes == 2
     assert ds.info["classes"] == ["neg", "pos"]
-    assert ds.feature_names == ("a", "b", "c") and ds.n_train + ds.n_val == 60 and ds.n_val == 12
+    assert ds.feature_names == ("a", "b", "c") and (ds.n_train, ds.n_val, ds.n_test) == (38, 10, 12)
     # labels follow the mapping: "pos" (code 1) iff a > 0 (a is un-standardised via stats)
     a = ds.X_train[:, 0] * ds.info["X_std"][0] + ds.info["X_mean"][0]
     np.testing.assert_array_equal(ds.y_train, (a > 0).astype(int))
@@ -247,24 +256,32 @@ def test_file_npz_forms(tmp_path):
     X, y = rng.normal(size=(50, 3)), rng.integers(0, 3, 50)
     np.savez(tmp_path / "xy.npz", X=X, y=y)
     ds = dataset("file", path=tmp_path / "xy.npz")
-    assert ds.task == "classification" and ds.n_train + ds.n_val == 50
+    assert ds.task == "classification" and (ds.n_train, ds.n_val, ds.n_test) == (32, 8, 10)
     np.savez(tmp_path / "xt.npz", X=X, target=X @ [1.0, 2.0, 3.0])
     ds = dataset("file", path=tmp_path / "xt.npz", target="target", features=[0, 2])
     assert ds.task == "regression" and ds.n_features == 2
     np.savez(tmp_path / "split.npz", X_train=X[:40], y_train=np.array(["x", "y"] * 20),
              X_val=X[40:], y_val=np.array(["y"] * 10))
     ds = dataset("file", path=tmp_path / "split.npz", standardize=False)
-    assert (ds.n_train, ds.n_val) == (40, 10) and ds.info["classes"] == ["x", "y"]
+    assert (ds.n_train, ds.n_val, ds.n_test) == (32, 10, 8) and ds.info["classes"] == ["x", "y"]
+    assert ds.info["split"]["val"] == "given" and ds.info["split"]["test"] == "carved"  # from X_train
     np.testing.assert_array_equal(ds.X_val, X[40:])
     assert (ds.y_val == 1).all()
+    np.savez(tmp_path / "split3.npz", X_train=X[:30], y_train=y[:30], X_val=X[30:40], y_val=y[30:40],
+             X_test=X[40:], y_test=y[40:])
+    ds = dataset("file", path=tmp_path / "split3.npz", standardize=False)
+    assert (ds.n_train, ds.n_val, ds.n_test) == (30, 10, 10)
+    np.testing.assert_array_equal(ds.X_train, X[:30])
+    np.testing.assert_array_equal(ds.X_test, X[40:])
 
 
 def test_arrays_dataset():
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(30, 2)), rng.integers(0, 3, 30)
-    ds = dataset("arrays", X=X, y=y, X_val=X[:5], y_val=y[:5], standardize=False)
-    assert ds.task == "classification" and (ds.n_train, ds.n_val) == (30, 5)
+    ds = dataset("arrays", X=X, y=y, X_val=X[:5], y_val=y[:5], X_test=X[:4], y_test=y[:4], standardize=False)
+    assert ds.task == "classification" and (ds.n_train, ds.n_val, ds.n_test) == (30, 5, 4)
     np.testing.assert_array_equal(ds.X_train, X)
+    np.testing.assert_array_equal(ds.X_test, X[:4])
     ds = dataset("arrays", X=X.tolist(), y=np.where(y > 0, 1, -1))  # negative labels get encoded
     assert ds.info["classes"] == [-1, 1] and ds.n_classes == 2
     ds = dataset("arrays", X=X, y=y.astype(float), task="classification")  # integral floats are fine
@@ -350,7 +367,32 @@ ERRORS = [
      "dataset.standardize_target", ["allowed"]),
     ("bad val_fraction", lambda t: ("iris", dict(val_fraction=1.5)), "dataset.val_fraction", ["1.5", "(0, 1)"]),
     ("val_fraction empties a split", lambda t: ("iris", dict(val_fraction=0.999)),
-     "dataset.val_fraction", ["0.999", "0 train / 150 val"]),
+     "dataset.val_fraction", ["0.999", "0 train / 120 val", "left after the test split (of 150)"]),
+    ("bad test_fraction", lambda t: ("iris", dict(test_fraction=0)), "dataset.test_fraction", ["0", "(0, 1)"]),
+    ("test_fraction empties a split", lambda t: ("iris", dict(test_fraction=0.995)),
+     "dataset.test_fraction", ["0.995", "0 train+val / 150 test"]),
+    ("test_fraction leaves no validation", lambda t: ("arrays", dict(X=np.ones((5, 2)), y=np.arange(5.0),
+                                                                    test_fraction=0.7)),
+     "dataset.test_fraction", ["1 train+val / 4 test"]),
+    ("bad split_seed", lambda t: ("wine", dict(split_seed=-2)), "dataset.split_seed", ["-2"]),
+    ("test rows mismatch", lambda t: ("arrays", dict(X=np.ones((10, 2)), y=np.arange(10) % 2,
+                                                     X_test=np.ones((4, 2)), y_test=np.arange(3) % 2)),
+     "dataset.y_test", ["X_test has 4 rows", "y_test has 3"]),
+    ("test features mismatch", lambda t: ("arrays", dict(X=np.ones((10, 2)), y=np.arange(10.0),
+                                                         X_test=np.ones((4, 3)), y_test=np.arange(4.0))),
+     "dataset.X_test", ["3 features", "X_train has 2"]),
+    ("test outputs mismatch", lambda t: ("arrays", dict(X=np.ones((10, 2)), y=np.arange(10.0),
+                                                        X_test=np.ones((4, 2)), y_test=np.ones((4, 2)))),
+     "dataset.y_test", ["2 outputs", "y_train has 1"]),
+    ("X_test without y_test", lambda t: ("arrays", dict(X=np.ones((10, 2)), y=np.arange(10), X_test=np.ones((3, 2)))),
+     "dataset.y_test", ["together"]),
+    ("test NaN", lambda t: ("arrays", dict(X=np.ones((10, 2)), y=np.arange(10.0),
+                                           X_test=np.array([[1.0, np.nan]]), y_test=[1.0])),
+     "dataset.X_test", ["1 NaN"]),
+    ("mnist1d bad val_fraction", lambda t: ("mnist1d", dict(val_fraction=1)), "dataset.val_fraction", ["(0, 1)"]),
+    ("series test_fraction", lambda t: ("sines", dict(test_fraction=-0.1)), "dataset.test_fraction", ["-0.1"]),
+    ("text test_fraction", lambda t: ("synthetic_text", dict(test_fraction=1.0)), "dataset.test_fraction",
+     ["(0, 1)"]),
     ("bad seed", lambda t: ("synthetic_regression", dict(seed=-1)), "dataset.seed", ["-1"]),
     ("bad noise", lambda t: ("synthetic_regression", dict(noise="lots")), "dataset.noise", ["'lots'"]),
     ("one class", lambda t: ("synthetic_classification", dict(n_classes=1)), "dataset.n_classes", ["1"]),
@@ -379,15 +421,28 @@ def test_error_catalogue(tmp_path, case):
 
 def test_make_dataset_direct_checks():
     X, y = np.ones((5, 2)), np.array([0, 1, 0, 1, 2])
-    ds = make_dataset("t", "classification", X, y, X, y)
+    ds = make_dataset("t", "classification", X, y, X, y, X, y)
     assert ds.n_classes == 3 and ds.X_train.flags.c_contiguous
-    ds = make_dataset("t", "regression", X.T.copy().T, y * 1.5, X, y)
-    assert ds.y_train.shape == (5, 1) and ds.y_train.dtype == np.float64
+    ds = make_dataset("t", "regression", X.T.copy().T, y * 1.5, X, y, X[:2], y[:2])
+    assert ds.y_train.shape == (5, 1) and ds.y_train.dtype == np.float64 and ds.y_test.shape == (2, 1)
     with pytest.raises(ValueError, match="dataset.X_train: is empty"):
-        make_dataset("t", "regression", np.ones((0, 2)), [], X, y)
+        make_dataset("t", "regression", np.ones((0, 2)), [], X, y, X, y)
+    with pytest.raises(ValueError, match="dataset.X_test: is empty"):
+        make_dataset("t", "regression", X, y, X, y, np.ones((0, 2)), [])
     with pytest.raises(ValueError, match=r"dataset.y_train: classification labels must be >= 0"):
-        make_dataset("t", "classification", X, -y, X, y)
-    with pytest.raises(ValueError, match=r"dataset.n_classes"):
-        make_dataset("t", "classification", X, y, X, y, n_classes=2)
+        make_dataset("t", "classification", X, -y, X, y, X, y)
+    with pytest.raises(ValueError, match=r"dataset.y_test: classification labels must be >= 0"):
+        make_dataset("t", "classification", X, y, X, y, X, -y)
+    with pytest.raises(ValueError, match=r"dataset.n_classes: labels go up to 4"):
+        make_dataset("t", "classification", X, y, X, y, X, y + 2, n_classes=3)  # the test labels count too
     with pytest.raises(ValueError, match=r"dataset.feature_names"):
-        make_dataset("t", "classification", X, y, X, y, feature_names=("a",))
+        make_dataset("t", "classification", X, y, X, y, X, y, feature_names=("a",))
+
+
+def test_labels_are_encoded_over_all_three_splits():
+    X = np.ones((4, 2))
+    ds = make_dataset("t", "classification", X, ["b", "c", "b", "c"], X, ["c", "b", "c", "b"],
+                      X, ["a", "b", "c", "a"], encode=True)
+    assert ds.info["classes"] == ["a", "b", "c"] and ds.n_classes == 3
+    np.testing.assert_array_equal(ds.y_train, [1, 2, 1, 2])
+    np.testing.assert_array_equal(ds.y_test, [0, 1, 2, 0])

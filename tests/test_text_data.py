@@ -23,7 +23,7 @@ def canonical(A):
 
 def test_generator_is_deterministic_by_seed():
     a, b, c = synthetic_text(**SMALL, seed=3), synthetic_text(**SMALL, seed=3), synthetic_text(**SMALL, seed=4)
-    for name in ("X_train", "X_val"):
+    for name in ("X_train", "X_val", "X_test"):
         assert (getattr(a, name) != getattr(b, name)).nnz == 0
     np.testing.assert_array_equal(a.y_train, b.y_train)
     np.testing.assert_array_equal(a.info["class_tokens"], b.info["class_tokens"])
@@ -35,17 +35,17 @@ def test_generator_is_deterministic_by_seed():
 def test_generator_shapes_and_contents():
     ds = synthetic_text(**SMALL, seed=0)
     assert ds.task == "classification" and ds.n_classes == 3 and ds.n_outputs == 3
-    assert ds.n_features == 300 and ds.n_train == 160 and ds.n_val == 40
-    for A in (ds.X_train, ds.X_val):
+    assert ds.n_features == 300 and (ds.n_train, ds.n_val, ds.n_test) == (128, 32, 40)
+    for A in (ds.X_train, ds.X_val, ds.X_test):
         assert isinstance(A, sp.csr_matrix) and canonical(A)
         assert np.all(A.data >= 1) and np.all(A.data == np.round(A.data))  # counts
     assert ds.info["standardize"] == {"X": False, "y": False} and ds.info["sparse"] is True
-    y = np.concatenate([ds.y_train, ds.y_val])
+    y = np.concatenate([ds.y_train, ds.y_val, ds.y_test])
     assert np.bincount(y).tolist() == [67, 67, 66]  # balanced
     tokens = ds.info["class_tokens"]
     assert tokens.shape == (3, 5) and tokens.min() >= 150 and len(np.unique(tokens)) == 15
     # the class tokens carry the label: most of their occurrences are in documents of their class
-    X, ys = sp.vstack([ds.X_train, ds.X_val]).tocsc(), y
+    X, ys = sp.vstack([ds.X_train, ds.X_val, ds.X_test]).tocsc(), y
     for c in range(3):
         counts = np.asarray(X[:, tokens[c]].sum(axis=1)).ravel()
         assert counts[ys == c].sum() > 5 * counts[ys != c].sum()
@@ -75,6 +75,7 @@ def test_transforms(transform):
 
         tf = TfidfTransformer().fit(counts.X_train)  # fitted on the training split only
         np.testing.assert_allclose(ds.X_val.toarray(), tf.transform(counts.X_val).toarray(), atol=1e-15)
+        np.testing.assert_allclose(ds.X_test.toarray(), tf.transform(counts.X_test).toarray(), atol=1e-15)
         np.testing.assert_allclose(ds.info["idf"], tf.idf_)
         norms = np.sqrt(np.asarray(ds.X_train.multiply(ds.X_train).sum(axis=1)).ravel())
         np.testing.assert_allclose(norms[norms > 0], 1.0)
@@ -88,6 +89,9 @@ def test_transforms(transform):
     ({"transform": "tf-idf"}, "dataset.transform"),
     ({"seed": -1}, "dataset.seed"),
     ({"val_fraction": 1.0}, "dataset.val_fraction"),
+    ({"test_fraction": 0.0}, "dataset.test_fraction"),
+    ({"test_fraction": 0.999}, "dataset.test_fraction"),
+    ({"split_seed": 1.5}, "dataset.split_seed"),
     ({"n_classes": 1}, "dataset.n_classes"),
     ({"standardize": True}, "dataset.standardize"),
     ({"standardize": "no"}, "dataset.standardize"),
@@ -114,14 +118,17 @@ def tagged_docs(n=40, vocab=60, seed=0):
 
 
 def check_round_trip(ds, X, y, classes=None):
-    assert ds.n_features == X.shape[1] and ds.n_train + ds.n_val == X.shape[0]
-    for A, labels in ((ds.X_train, ds.y_train), (ds.X_val, ds.y_val)):
+    assert ds.n_features == X.shape[1] and ds.n_train + ds.n_val + ds.n_test == X.shape[0]
+    seen = []
+    for A, labels in ((ds.X_train, ds.y_train), (ds.X_val, ds.y_val), (ds.X_test, ds.y_test)):
         assert canonical(A)
         for r in range(A.shape[0]):
             doc = int(A.indices[A.indptr[r]])  # the tag is the smallest token id
+            seen.append(doc)
             np.testing.assert_array_equal(A[r].toarray(), X[doc].toarray())
             expect = y[doc] if classes is None else classes.index(y[doc])
             assert labels[r] == expect
+    assert sorted(seen) == list(range(X.shape[0]))  # every document in exactly one split
 
 
 def test_npz_round_trip_one_file(tmp_path):
@@ -130,7 +137,7 @@ def test_npz_round_trip_one_file(tmp_path):
     np.savez(path, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape, y=y)
     ds = load_text_npz(path=str(path), val_fraction=0.25, split_seed=1)
     check_round_trip(ds, X, y, classes=[0, 1, 2])
-    assert ds.name == "text_npz:docs.npz" and ds.n_val == 10 and ds.info["split"]["stratified"]
+    assert ds.name == "text_npz:docs.npz" and (ds.n_val, ds.n_test) == (8, 8) and ds.info["split"]["stratified"]
 
 
 def test_npz_round_trip_save_npz_and_label_file(tmp_path):
@@ -226,11 +233,13 @@ def test_npz_refuses_standardize(tmp_path):
 def test_make_text_dataset_checks_labels_and_widths():
     X = sp.csr_matrix(np.eye(4))
     with pytest.raises(ConfigError, match="X_train has 4 documents but y_train has shape"):
-        make_text_dataset("t", X, [0, 1], X, [0, 1, 0, 1])
-    ds = make_text_dataset("t", X, [0, 1, 0, 1], X[:, :2], [1, 0, 1, 0])
-    assert ds.X_val.shape == (4, 4)  # widened to the training vocabulary
+        make_text_dataset("t", X, [0, 1], X, [0, 1, 0, 1], X, [0, 1, 0, 1])
+    with pytest.raises(ConfigError, match="X_test has 4 documents but y_test has shape"):
+        make_text_dataset("t", X, [0, 1, 0, 1], X, [0, 1, 0, 1], X, [0])
+    ds = make_text_dataset("t", X, [0, 1, 0, 1], X[:, :2], [1, 0, 1, 0], X[:3, :3], [0, 1, 1])
+    assert ds.X_val.shape == (4, 4) and ds.X_test.shape == (3, 4)  # widened to the training vocabulary
     with pytest.raises(ConfigError, match="labels go up to 1 but n_classes=1"):
-        make_text_dataset("t", X, [0, 1, 0, 1], X, [0, 1, 0, 1], n_classes=1)
+        make_text_dataset("t", X, [0, 1, 0, 1], X, [0, 1, 0, 1], X, [0, 1, 0, 1], n_classes=1)
 
 
 def test_as_csr_names_the_field():
@@ -242,7 +251,7 @@ def test_as_csr_names_the_field():
 def test_apply_transform_refuses_negative_counts_for_tfidf():
     X = sp.csr_matrix(np.array([[1.0, -1.0]]))
     with pytest.raises(ConfigError, match="tfidf needs non-negative"):
-        apply_transform(X, X, "tfidf")
+        apply_transform(X, [X], "tfidf")
 
 
 @pytest.mark.skipif("synthetic_text" not in oe.data.DATASETS, reason="synthetic_text is not registered yet")

@@ -14,21 +14,33 @@ NAMES = ["sines", "ar2", "mackey_glass"]
 
 @pytest.mark.parametrize("name", NAMES)
 def test_windows_are_consecutive_slices_split_in_time_order(name):
-    ds = oe.dataset(name, n_steps=200, window=10, horizon=3, val_fraction=0.25)
+    ds = oe.dataset(name, n_steps=200, window=10, horizon=3, val_fraction=0.25)  # test_fraction 0.2
     s = (ds.info["series"] - ds.info["mean"]) / ds.info["std"]
-    split_at = ds.info["split"]["split_at"]
-    assert split_at == 150 and ds.task == "regression" and ds.n_outputs == 3 and ds.n_features == 10
-    assert ds.n_train == 150 - 10 - 3 + 1 and ds.n_val == 200 - (150 - 10) - 10 - 3 + 1
-    for X, y, first in ((ds.X_train, ds.y_train, 0), (ds.X_val, ds.y_val, split_at - 10)):
+    val_at, test_at = ds.info["split"]["val_at"], ds.info["split"]["test_at"]
+    assert (val_at, test_at) == (120, 160)  # test: the last 40 steps; val: 0.25 of the 160 before them
+    assert ds.task == "regression" and ds.n_outputs == 3 and ds.n_features == 10
+    assert (ds.n_train, ds.n_val, ds.n_test) == (120 - 10 - 3 + 1, 160 - 120 - 3 + 1, 200 - 160 - 3 + 1)
+    assert ds.info["split"]["sizes"] == {"train": ds.n_train, "val": ds.n_val, "test": ds.n_test}
+    for X, y, first in ((ds.X_train, ds.y_train, 0), (ds.X_val, ds.y_val, val_at - 10),
+                        (ds.X_test, ds.y_test, test_at - 10)):
         for k in (0, len(X) // 2, len(X) - 1):
             i = first + k
             np.testing.assert_allclose(X[k], s[i:i + 10], rtol=0, atol=1e-12)
             np.testing.assert_allclose(y[k], s[i + 10:i + 13], rtol=0, atol=1e-12)
-    # every training target precedes the split, every validation target follows it
-    assert ds.n_train - 1 + 10 + 3 <= split_at
+    # time order: training targets precede val_at, validation targets lie in [val_at, test_at),
+    # test targets in [test_at, 200): windows start at consecutive steps, so the ends say it all
+    assert ds.n_train - 1 + 10 + 3 == val_at
+    assert (val_at - 10) + 10 == val_at and (val_at - 10) + ds.n_val - 1 + 10 + 3 == test_at
+    assert (test_at - 10) + 10 == test_at and (test_at - 10) + ds.n_test - 1 + 10 + 3 == 200
     # statistics of the training part only
-    assert ds.info["mean"] == pytest.approx(ds.info["series"][:split_at].mean())
-    assert ds.info["std"] == pytest.approx(ds.info["series"][:split_at].std())
+    assert ds.info["mean"] == pytest.approx(ds.info["series"][:val_at].mean())
+    assert ds.info["std"] == pytest.approx(ds.info["series"][:val_at].std())
+
+
+def test_default_sizes():
+    ds = oe.dataset("sines")
+    assert (ds.n_train, ds.n_val, ds.n_test) == (1248, 320, 400)
+    assert (ds.info["split"]["val_at"], ds.info["split"]["test_at"]) == (1280, 1600)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -64,7 +76,10 @@ def test_mackey_glass_stays_in_its_attractor_range():
 @pytest.mark.parametrize("name, kw, field, text", [
     ("sines", {"n_steps": 30, "window": 20, "horizon": 5}, "dataset.horizon", "horizon too long"),
     ("ar2", {"n_steps": 100, "horizon": 30, "window": 5, "val_fraction": 0.2}, "dataset.horizon",
-     "validation part has only 20"),
+     "validation part has only 16"),
+    ("ar2", {"n_steps": 100, "horizon": 15, "window": 5, "test_fraction": 0.1}, "dataset.horizon",
+     "test part has only 10"),
+    ("sines", {"test_fraction": 0.0}, "dataset.test_fraction", "must be in"),
     ("ar2", {"phi1": 0.8, "phi2": 0.5}, "dataset.phi1", "not stationary"),
     ("sines", {"periods": []}, "dataset.periods", "non-empty"),
     ("sines", {"periods": [5.0, 0.0]}, "dataset.periods[1]", "must be in"),

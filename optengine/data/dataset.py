@@ -13,9 +13,11 @@ TASKS = ("classification", "regression")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A train/validation split ready for training.
+    """Train / validation / test splits ready for training.
 
-    ``X_*`` are float64, 2-D and C-contiguous. ``y_*`` are int64 labels ``0..n_classes-1``
+    The model is fitted on ``train``; ``val`` is for choices made while training (curves,
+    early stopping, picking a configuration); ``test`` is kept apart and scored once at the
+    end. ``X_*`` are float64, 2-D and C-contiguous. ``y_*`` are int64 labels ``0..n_classes-1``
     (classification) or float64 ``(n, n_outputs)`` targets (regression). ``info`` holds
     provenance: source, split settings, label mapping (``classes``), standardisation stats.
     Build one with :func:`make_dataset`, which validates its inputs.
@@ -27,6 +29,8 @@ class Dataset:
     y_train: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
     n_classes: int | None = None
     feature_names: tuple | None = None
     info: dict = field(default_factory=dict)
@@ -50,12 +54,16 @@ class Dataset:
     def n_val(self) -> int:
         return int(self.X_val.shape[0])
 
+    @property
+    def n_test(self) -> int:
+        return int(self.X_test.shape[0])
+
     def summary(self) -> str:
         """One line: name, task, sizes, features, outputs, standardisation."""
         out = f"{self.n_classes} classes" if self.task == "classification" else f"{self.n_outputs} outputs"
         std = self.info.get("standardize", {})
         flags = ", ".join(k for k in ("X", "y") if std.get(k)) or "none"
-        return (f"{self.name}: {self.task}, {self.n_train} train / {self.n_val} val, "
+        return (f"{self.name}: {self.task}, {self.n_train} train / {self.n_val} val / {self.n_test} test, "
                 f"{self.n_features} features, {out}, standardized: {flags}")
 
     def __repr__(self) -> str:
@@ -111,18 +119,20 @@ def _check_rows(X, y, xname: str, yname: str) -> None:
         )
 
 
-def encode_labels(y_train, y_val, name: str = "y_train"):
-    """Map labels (any sortable values) to ``0..C-1`` by sorted unique value.
+def encode_labels(*ys, name: str = "y_train"):
+    """Map labels (any sortable values) of several splits to ``0..C-1`` by sorted unique value.
 
-    Returns ``(codes_train, codes_val, classes)``; ``classes[k]`` is the original label of code k.
+    Returns ``(codes_1, ..., codes_k, classes)``, one code array per input, sharing the
+    mapping; ``classes[k]`` is the original label of code k.
     """
-    yt, yv = np.asarray(y_train).ravel(), np.asarray(y_val).ravel()
+    flat = [np.asarray(y).ravel() for y in ys]
     try:
-        classes, codes = np.unique(np.concatenate([yt, yv]), return_inverse=True)
+        classes, codes = np.unique(np.concatenate(flat), return_inverse=True)
     except TypeError as exc:
         raise ConfigError(f"dataset.{name}", f"labels cannot be sorted ({exc})") from None
     codes = codes.astype(np.int64).ravel()
-    return codes[: len(yt)], codes[len(yt):], [c.item() if hasattr(c, "item") else c for c in classes]
+    ends = np.cumsum([len(y) for y in flat])[:-1]
+    return (*np.split(codes, ends), [c.item() if hasattr(c, "item") else c for c in classes])
 
 
 def _as_labels(y, name: str) -> np.ndarray:
@@ -161,36 +171,41 @@ def _as_targets(y, name: str) -> np.ndarray:
     return y
 
 
-def class_labels(yt, yv, n_classes, encode: bool, info: dict):
-    """Checked integer labels ``(y_train, y_val, n_classes)``; with ``encode`` any labels map to
-    ``0..C-1`` (sorted unique values, recorded in ``info["classes"]``)."""
+SPLITS = ("train", "val", "test")
+
+
+def class_labels(yt, yv, yte, n_classes, encode: bool, info: dict):
+    """Checked integer labels ``(y_train, y_val, y_test, n_classes)``; with ``encode`` any labels
+    map to ``0..C-1`` by sorted unique value over all three splits (``info["classes"]``)."""
+    ys = [yt, yv, yte]
     if encode:
-        for arr, nm in ((yt, "y_train"), (yv, "y_val")):
+        for arr, part in zip(ys, SPLITS):
             if arr.dtype.kind == "f":
-                check_finite(arr, nm)
-        yt, yv, info["classes"] = encode_labels(yt, yv)
+                check_finite(arr, f"y_{part}")
+        *ys, info["classes"] = encode_labels(*ys)
         n_found = len(info["classes"])
-    yt, yv = _as_labels(yt, "y_train"), _as_labels(yv, "y_val")
+    ys = [_as_labels(y, f"y_{part}") for y, part in zip(ys, SPLITS)]
     if not encode:
-        n_found = int(max(yt.max(), yv.max())) + 1
+        n_found = int(max(y.max() for y in ys)) + 1
     if n_classes is None:
         n_classes = n_found
     elif n_found > n_classes:
         raise ConfigError("dataset.n_classes", f"labels go up to {n_found - 1} but n_classes={n_classes}")
     if n_classes < 2:
         raise ConfigError("dataset.y_train", f"classification needs at least 2 classes, found {n_classes}")
-    return yt, yv, int(n_classes)
+    return ys[0], ys[1], ys[2], int(n_classes)
 
 
-def make_dataset(name, task, X_train, y_train, X_val, y_val, *, n_classes=None,
+def make_dataset(name, task, X_train, y_train, X_val, y_val, X_test, y_test, *, n_classes=None,
                  feature_names=None, info=None, encode=False) -> Dataset:
-    """Validate and convert arrays into a :class:`Dataset`.
+    """Validate and convert the three splits' arrays into a :class:`Dataset`.
 
     Checks: 2-D numeric finite non-empty X with equal feature counts, rows of X == len(y),
-    finite targets, integral labels >= 0 (classification). ``encode=True`` first maps
-    arbitrary labels (strings, negative ints) to ``0..C-1`` by sorted unique value and
-    records the original labels in ``info["classes"]``. Errors are ConfigError naming the
-    offending array (``dataset.X_train`` ...).
+    finite targets with equal output counts, integral labels >= 0 (classification).
+    ``encode=True`` first maps arbitrary labels (strings, negative ints) of all three splits
+    to ``0..C-1`` by sorted unique value and records the original labels in
+    ``info["classes"]``. Errors are ConfigError naming the offending array
+    (``dataset.X_train``, ``dataset.y_test`` ...).
     """
     check_choice("dataset.task", task, TASKS)
     info = dict(info or {})
@@ -198,21 +213,24 @@ def make_dataset(name, task, X_train, y_train, X_val, y_val, *, n_classes=None,
         feature_names = tuple(str(f) for f in feature_names)
     Xt = as_features(X_train, "X_train", feature_names)
     Xv = as_features(X_val, "X_val", feature_names)
-    if Xv.shape[1] != Xt.shape[1]:
-        raise ConfigError("dataset.X_val", f"has {Xv.shape[1]} features but X_train has {Xt.shape[1]} "
-                                           f"(shapes {_shape(Xv)} and {_shape(Xt)})")
+    Xte = as_features(X_test, "X_test", feature_names)
+    for A, part in ((Xv, "val"), (Xte, "test")):
+        if A.shape[1] != Xt.shape[1]:
+            raise ConfigError(f"dataset.X_{part}", f"has {A.shape[1]} features but X_train has {Xt.shape[1]} "
+                                                   f"(shapes {_shape(A)} and {_shape(Xt)})")
     if feature_names is not None and len(feature_names) != Xt.shape[1]:
         raise ConfigError("dataset.feature_names",
                           f"has {len(feature_names)} names for {Xt.shape[1]} features")
-    yt, yv = np.asarray(y_train), np.asarray(y_val)
-    _check_rows(Xt, yt, "X_train", "y_train")
-    _check_rows(Xv, yv, "X_val", "y_val")
+    yt, yv, yte = np.asarray(y_train), np.asarray(y_val), np.asarray(y_test)
+    for A, y, part in ((Xt, yt, "train"), (Xv, yv, "val"), (Xte, yte, "test")):
+        _check_rows(A, y, f"X_{part}", f"y_{part}")
     if task == "classification":
-        yt, yv, n_classes = class_labels(yt, yv, n_classes, encode, info)
+        yt, yv, yte, n_classes = class_labels(yt, yv, yte, n_classes, encode, info)
     else:
-        yt, yv = _as_targets(yt, "y_train"), _as_targets(yv, "y_val")
-        if yv.shape[1] != yt.shape[1]:
-            raise ConfigError("dataset.y_val", f"has {yv.shape[1]} outputs but y_train has {yt.shape[1]}")
+        yt, yv, yte = (_as_targets(y, f"y_{part}") for y, part in ((yt, "train"), (yv, "val"), (yte, "test")))
+        for y, part in ((yv, "val"), (yte, "test")):
+            if y.shape[1] != yt.shape[1]:
+                raise ConfigError(f"dataset.y_{part}", f"has {y.shape[1]} outputs but y_train has {yt.shape[1]}")
         n_classes = None
-    return Dataset(name=str(name), task=task, X_train=Xt, y_train=yt, X_val=Xv, y_val=yv,
+    return Dataset(name=str(name), task=task, X_train=Xt, y_train=yt, X_val=Xv, y_val=yv, X_test=Xte, y_test=yte,
                    n_classes=n_classes, feature_names=feature_names, info=info)

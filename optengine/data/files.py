@@ -9,11 +9,11 @@ import numpy as np
 from optengine.errors import ConfigError, check_choice, closest
 
 from .dataset import TASKS, Dataset, _check_rows, as_features, check_finite, make_dataset
-from .split import split
+from .split import split3
 from .standardize import finish
 
 EXTENSIONS = (".csv", ".parquet", ".pq", ".npz")
-_SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
+_SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 
 
 def infer_task(y) -> str:
@@ -42,14 +42,23 @@ def _resolve_task(task, y, target) -> str:
     return task
 
 
-def load_file(*, path, target=None, task=None, features=None, val_fraction=0.2, split_seed=0,
-              standardize=None, standardize_target=None) -> Dataset:
+SPLIT_VALUES = ("train", "val", "test")
+
+
+def load_file(*, path, target=None, task=None, features=None, split_column=None, test_fraction=0.2,
+              val_fraction=0.2, split_seed=0, standardize=None, standardize_target=None) -> Dataset:
     """Load ``path`` (.csv/.parquet: table with a ``target`` column; .npz: arrays ``X`` and
-    ``target`` (default ``"y"``), or ``X_train, y_train, X_val, y_val``).
+    ``target`` (default ``"y"``), or ``X_train, y_train`` with optional ``X_val, y_val`` and
+    ``X_test, y_test``).
 
     ``features`` picks feature columns (names; column indices for .npz); default all but the
-    target. Classification labels (any values) are mapped to ``0..C-1`` by sorted unique value
-    (``info["classes"]``). A file without its own validation part is split by ``val_fraction``.
+    target (and ``split_column``). Classification labels (any values) are mapped to ``0..C-1``
+    by sorted unique value over all splits (``info["classes"]``). Splits: a table may name
+    each row's split in ``split_column`` (values ``"train"``, ``"val"``, ``"test"``, case and
+    surrounding spaces ignored); a split the file does not give is carved with the fixed
+    ``split_seed`` like ``arrays`` does: the test split is ``test_fraction`` of the training
+    rows, kept apart first, then the validation split ``val_fraction`` of the rest (stratified
+    for classification when possible).
     """
     if not isinstance(path, (str, Path)):
         raise ConfigError("dataset.path", f"must be a file path, got {path!r}")
@@ -61,26 +70,24 @@ def load_file(*, path, target=None, task=None, features=None, val_fraction=0.2, 
     if not p.is_file():
         raise ConfigError("dataset.path", f"file not found: {str(p)!r}")
     if ext == ".npz":
+        if split_column is not None:
+            raise ConfigError("dataset.split_column", "only for .csv/.parquet tables; an .npz file gives its "
+                                                      "splits as arrays X_train, y_train, X_val, y_val, X_test, y_test")
         parts, names, extra = _read_npz(p, target, features)
     else:
-        parts, names, extra = _read_table(p, ext, target, features)
-    if len(parts) == 2:
-        X, y = parts
-        _check_rows(X, y, "X", str(extra["target"]))
-        task = _resolve_task(task, y, extra["target"])
-        Xt, yt, Xv, yv, extra["split"] = split(X, y, val_fraction=val_fraction, split_seed=split_seed,
-                                                stratify=task == "classification")
-    else:
-        Xt, yt, Xv, yv = parts
-        task = _resolve_task(task, yt, "y_train")
-        extra["split"] = "from file"
-    info = {"source": str(p.resolve()), **extra}
-    ds = make_dataset(f"file:{p.name}", task, Xt, yt, Xv, yv, feature_names=names, info=info,
+        parts, names, extra = _read_table(p, ext, target, features, split_column)
+    X, y = parts.pop("X"), parts.pop("y")
+    _check_rows(X, y, extra["x_name"], str(extra["y_name"]))
+    task = _resolve_task(task, y, extra["y_name"])
+    *arrays, extra["split"] = split3(X, y, **parts, test_fraction=test_fraction, val_fraction=val_fraction,
+                                     split_seed=split_seed, stratify=task == "classification")
+    info = {"source": str(p.resolve()), **{k: v for k, v in extra.items() if k not in ("x_name", "y_name")}}
+    ds = make_dataset(f"file:{p.name}", task, *arrays, feature_names=names, info=info,
                       encode=task == "classification")
     return finish(ds, standardize, standardize_target, recommended=True)
 
 
-def _read_table(p: Path, ext: str, target, features):
+def _read_table(p: Path, ext: str, target, features, split_column):
     import pandas as pd
 
     try:
@@ -97,8 +104,15 @@ def _read_table(p: Path, ext: str, target, features):
         raise ConfigError("dataset.target", f"no column {target!r} in {p.name}{closest(target, cols)}; "
                                             f"available columns: {listing}")
     target = str(target)
+    if split_column is not None:
+        if str(split_column) not in cols:
+            raise ConfigError("dataset.split_column", f"no column {split_column!r} in {p.name}"
+                                                      f"{closest(split_column, cols)}; available columns: {listing}")
+        split_column = str(split_column)
+        if split_column == target:
+            raise ConfigError("dataset.split_column", f"the target column {target!r} cannot also name the splits")
     if features is None:
-        features = [c for c in cols if c != target]
+        features = [c for c in cols if c not in (target, split_column)]
     else:
         if isinstance(features, str) or not all(isinstance(f, str) for f in features):
             raise ConfigError("dataset.features", f"must be a list of column names, got {features!r}")
@@ -108,6 +122,8 @@ def _read_table(p: Path, ext: str, target, features):
                                                       f"available columns: {listing}")
         if target in features:
             raise ConfigError("dataset.features", f"the target column {target!r} cannot also be a feature")
+        if split_column in features:
+            raise ConfigError("dataset.features", f"the split column {split_column!r} cannot also be a feature")
     if not features:
         raise ConfigError("dataset.features", f"{p.name} has no feature columns besides {target!r}")
     if len(df) == 0:
@@ -130,7 +146,24 @@ def _read_table(p: Path, ext: str, target, features):
     elif y.dtype.kind == "O":
         y = y.astype(str)
     X = df[features].to_numpy(dtype=np.float64, na_value=np.nan)
-    return (X, y), tuple(features), {"target": target}
+    parts = {"X": X, "y": y}
+    if split_column is not None:
+        where = df[split_column].astype(str).str.strip().str.lower().to_numpy()
+        bad = ~np.isin(where, SPLIT_VALUES)
+        if bad.any():
+            raise ConfigError("dataset.split_column", f"column {split_column!r} must hold train, val or test in every "
+                                                      f"row; row {int(np.flatnonzero(bad)[0])} holds "
+                                                      f"{df[split_column].iloc[int(np.flatnonzero(bad)[0])]!r}")
+        if not (where == "train").any():
+            raise ConfigError("dataset.split_column", f"column {split_column!r} names no \"train\" rows")
+        parts = {"X": X[where == "train"], "y": y[where == "train"]}
+        for part in ("val", "test"):
+            rows = where == part
+            parts[f"X_{part}"], parts[f"y_{part}"] = (X[rows], y[rows]) if rows.any() else (None, None)
+    extra = {"target": target, "x_name": "X", "y_name": target}
+    if split_column is not None:
+        extra["split_column"] = split_column
+    return parts, tuple(features), extra
 
 
 def _check_column(p: Path, name: str, values: np.ndarray, field: str = "dataset.path") -> None:
@@ -149,32 +182,39 @@ def _read_npz(p: Path, target, features):
     except Exception as exc:
         raise ConfigError("dataset.path", f"cannot read {str(p)!r} (object arrays are not allowed): {exc}") from None
     keys = ", ".join(map(repr, arrays)) or "(none)"
-    if all(k in arrays for k in _SPLIT_KEYS):
-        parts = [arrays[k] for k in _SPLIT_KEYS]
-        extra = {"target": "y_train/y_val"}
+    if "X_train" in arrays:
+        for part in ("train", "val", "test"):
+            if (f"X_{part}" in arrays) != (f"y_{part}" in arrays):
+                have, lack = (f"X_{part}", f"y_{part}") if f"X_{part}" in arrays else (f"y_{part}", f"X_{part}")
+                raise ConfigError("dataset.path", f"{p.name} has {have} but no {lack} (they come in pairs); "
+                                                  f"it has: {keys}")
+        named = {k: arrays[k] for k in _SPLIT_KEYS if k in arrays}
+        extra = {"target": "/".join(k for k in named if k.startswith("y")), "x_name": "X_train", "y_name": "y_train"}
     else:
         target = "y" if target is None else str(target)
         if "X" not in arrays:
-            raise ConfigError("dataset.path", f"{p.name} needs an array 'X' (or X_train, y_train, X_val, y_val); "
-                                              f"it has: {keys}")
+            raise ConfigError("dataset.path", f"{p.name} needs an array 'X' (or X_train, y_train and optionally "
+                                              f"X_val, y_val, X_test, y_test); it has: {keys}")
         if target not in arrays:
             raise ConfigError("dataset.target", f"no array {target!r} in {p.name}"
                                                 f"{closest(target, arrays)}; it has: {keys}")
-        parts = [arrays["X"], arrays[target]]
-        extra = {"target": target}
+        named = {"X": arrays["X"], target: arrays[target]}
+        extra = {"target": target, "x_name": "X", "y_name": target}
     if features is not None:
         if isinstance(features, str) or not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool)
                                                 for f in features):
             raise ConfigError("dataset.features", f"for .npz files must be a list of column indices, got {features!r}")
-        n_cols = np.shape(parts[0])[-1] if np.ndim(parts[0]) == 2 else 0
+        first = named[extra["x_name"]]
+        n_cols = np.shape(first)[-1] if np.ndim(first) == 2 else 0
         for f in features:
             if not 0 <= f < n_cols:
                 raise ConfigError("dataset.features", f"column index {f} out of range for {n_cols} columns")
-        parts = [a[:, list(features)] if i % 2 == 0 and np.ndim(a) == 2 else a for i, a in enumerate(parts)]
-    names = _SPLIT_KEYS if len(parts) == 4 else ("X", extra["target"])
-    for a, name in zip(parts, names):  # name the file's own arrays in NaN/inf errors
+        named = {k: a[:, list(features)] if k.startswith("X") and np.ndim(a) == 2 else a for k, a in named.items()}
+    for name, a in named.items():  # name the file's own arrays in NaN/inf errors
         if name.startswith("X"):
-            as_features(a, name)
+            named[name] = as_features(a, name)
         elif np.asarray(a).dtype.kind == "f":
             check_finite(np.asarray(a), name)
+    parts = {"X": named.pop(extra["x_name"]), "y": named.pop(extra["y_name"])}
+    parts.update({k: named.get(k) for k in _SPLIT_KEYS[2:]})  # the file's own val/test arrays, or None
     return parts, None, extra

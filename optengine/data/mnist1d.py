@@ -1,7 +1,11 @@
 """MNIST-1D, generated locally by the ``mnist1d`` package and cached on disk (never downloaded).
 
-Defaults (``seed=42``, ``num_samples=5000``) reproduce the standard dataset: 4000 train /
-1000 validation (the package's test part), 40 features, 10 classes, already standardised.
+Defaults (``seed=42``, ``num_samples=5000``) reproduce the standard dataset: the generator's
+4000 training and 1000 test sequences, 40 features, 10 classes, already standardised. The
+test split is the generator's test part, unchanged; the validation split is carved from the
+generator's training part (``val_fraction``, default 0.2, stratified, seeded by
+``split_seed``), giving 3200 train / 800 val / 1000 test. The cache holds the generator's
+two parts; the carving happens after loading.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from optengine.errors import check_number
+from optengine.memory import require
 
 from .dataset import Dataset, make_dataset
-from .split import check_seed
+from .split import check_fraction, check_seed, split
 from .standardize import finish
 
-_KEYS = ("X_train", "y_train", "X_val", "y_val")
+_KEYS = ("X_train", "y_train", "X_test", "y_test")  # the generator's two parts
+BYTES_PER_SAMPLE = 2048  # generator peak ~1300 bytes per sample (tracemalloc), + the split's copies
 _MEMORY: dict = {}  # cache key -> dict of arrays (never handed out: callers get copies)
 
 
@@ -49,7 +55,7 @@ def cache_key(seed: int, num_samples: int) -> str:
     """Hash of what the arrays depend on: seed, sample count and the mnist1d version (whose
     generator defaults are the rest of the arguments). Cheap: importing the generator takes
     about a second (SciPy's interpolation), which a cached load never needs."""
-    blob = json.dumps({"seed": seed, "num_samples": num_samples, "mnist1d": _version(), "format": 2},
+    blob = json.dumps({"seed": seed, "num_samples": num_samples, "mnist1d": _version(), "format": 3},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -69,7 +75,7 @@ def _generate(seed: int, num_samples: int) -> dict:
         np.random.set_state(np_state)
         random.setstate(py_state)
     return {"X_train": d["x"], "y_train": d["y"].astype(np.int64),
-            "X_val": d["x_test"], "y_val": d["y_test"].astype(np.int64)}
+            "X_test": d["x_test"], "y_test": d["y_test"].astype(np.int64)}
 
 
 def _read(path: Path):
@@ -79,9 +85,9 @@ def _read(path: Path):
             arrays = {k: np.array(z[k]) for k in _KEYS}
     except Exception:
         return None
-    ok = (arrays["X_train"].ndim == 2 and arrays["X_val"].ndim == 2
+    ok = (arrays["X_train"].ndim == 2 and arrays["X_test"].ndim == 2
           and len(arrays["X_train"]) == len(arrays["y_train"]) > 0
-          and len(arrays["X_val"]) == len(arrays["y_val"]) > 0)
+          and len(arrays["X_test"]) == len(arrays["y_test"]) > 0)
     return arrays if ok else None
 
 
@@ -117,14 +123,23 @@ def mnist1d_arrays(seed: int = 42, num_samples: int = 5000) -> dict:
     return {k: v.copy() for k, v in arrays.items()}
 
 
-def load_mnist1d(*, seed=42, num_samples=5000, standardize=None) -> Dataset:
+def load_mnist1d(*, seed=42, num_samples=5000, val_fraction=0.2, split_seed=0, standardize=None) -> Dataset:
     """MNIST-1D (classification, 40 features, 10 classes); ``num_samples`` is rounded down to a
-    multiple of 10, 80% train / 20% validation."""
+    multiple of 10, which the generator splits 80% train / 20% test. The validation split is
+    ``val_fraction`` of the generator's training part (see the module docstring)."""
     seed = check_seed("dataset.seed", seed)
     num_samples = check_number("dataset.num_samples", num_samples, low=50, integer=True)
+    val_fraction = check_fraction("dataset.val_fraction", val_fraction)
+    split_seed = check_seed("dataset.split_seed", split_seed)
+    require("dataset.num_samples", f"MNIST-1D with {num_samples} samples (the generator's working arrays, "
+                                   f"about {BYTES_PER_SAMPLE} bytes per sample)", BYTES_PER_SAMPLE * num_samples)
     a = mnist1d_arrays(seed, num_samples)
+    Xt, yt, Xv, yv, split_info = split(a["X_train"], a["y_train"], val_fraction=val_fraction,
+                                       split_seed=split_seed, stratify=True)
+    split_info = {"test": "generator's test part", "val": "carved from the generator's training part",
+                  **split_info, "sizes": {"train": len(yt), "val": len(yv), "test": len(a["y_test"])}}
     info = {"source": f"mnist1d {_version()} (generated locally)", "seed": seed,
-            "num_samples": num_samples, "split": {"train_split": 0.8}}
-    ds = make_dataset("mnist1d", "classification", a["X_train"], a["y_train"], a["X_val"], a["y_val"],
+            "num_samples": num_samples, "split": split_info}
+    ds = make_dataset("mnist1d", "classification", Xt, yt, Xv, yv, a["X_test"], a["y_test"],
                       n_classes=10, info=info)
     return finish(ds, standardize, None, recommended=False)

@@ -33,24 +33,27 @@ def resolve(standardize, standardize_target, recommended: bool):
 
 
 def standardize(ds: Dataset, *, X: bool = True, y: bool = False) -> Dataset:
-    """Return a copy of ``ds`` with X (and, for regression, y) z-scored by training-split stats.
+    """Return a copy of ``ds`` with X (and, for regression, y) z-scored by training-split stats,
+    applied alike to the training, validation and test splits.
 
     The stats land in ``info["X_mean"], info["X_std"]`` (and ``y_mean, y_std``); invert a
     prediction with ``pred * y_std + y_mean``. ``info["standardize"]`` records what was done.
     """
     info = dict(ds.info)
-    Xt, Xv, yt, yv = ds.X_train, ds.X_val, ds.y_train, ds.y_val
+    Xs = [ds.X_train, ds.X_val, ds.X_test]
+    ys = [ds.y_train, ds.y_val, ds.y_test]
     if X:
-        m, s = zscore_stats(Xt)
-        Xt, Xv = np.ascontiguousarray((Xt - m) / s), np.ascontiguousarray((Xv - m) / s)
+        m, s = zscore_stats(Xs[0])
+        Xs = [np.ascontiguousarray((A - m) / s) for A in Xs]
         info["X_mean"], info["X_std"] = m, s
     y = bool(y) and ds.task == "regression"
     if y:
-        m, s = zscore_stats(yt)
-        yt, yv = np.ascontiguousarray((yt - m) / s), np.ascontiguousarray((yv - m) / s)
+        m, s = zscore_stats(ys[0])
+        ys = [np.ascontiguousarray((A - m) / s) for A in ys]
         info["y_mean"], info["y_std"] = m, s
     info["standardize"] = {"X": bool(X), "y": y}
-    return dataclasses.replace(ds, X_train=Xt, X_val=Xv, y_train=yt, y_val=yv, info=info)
+    return dataclasses.replace(ds, X_train=Xs[0], X_val=Xs[1], X_test=Xs[2], y_train=ys[0], y_val=ys[1],
+                               y_test=ys[2], info=info)
 
 
 def finish(ds: Dataset, standardize_x, standardize_target, recommended: bool) -> Dataset:

@@ -1,14 +1,17 @@
 """Sparse bag-of-words text classification: a seeded generator and a CSR ``.npz`` loader.
 
-Both return the project's :class:`Dataset` with ``X_train`` / ``X_val`` as canonical
+Both return the project's :class:`Dataset` with ``X_train`` / ``X_val`` / ``X_test`` as canonical
 ``scipy.sparse.csr_matrix`` (float64, sorted token ids, no duplicates, no stored zeros),
 one row per document and one column per vocabulary entry (``n_features = vocab_size``),
-task ``"classification"``. They are meant for ``sparse_logreg``.
+task ``"classification"``. They are meant for ``sparse_logreg``. The documents are split
+in three: ``test_fraction`` kept apart as the test split, then ``val_fraction`` of the rest
+as the validation split (stratified when possible, seeded by ``split_seed``).
 
 Counts are never standardised: z-scoring would subtract column means and turn every
 zero into a non-zero (a dense matrix of vocab columns), and would destroy the sparsity
 pattern the model and AdaGrad's per-feature steps are about. ``transform`` offers the
-usual text rescalings instead, computed on the training split only:
+usual text rescalings instead, fitted on the training split only and applied alike to the
+validation and test splits:
 
 - ``"counts"``: raw term counts (default);
 - ``"binary"``: 1 where a token occurs;
@@ -29,9 +32,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optengine.errors import ConfigError, check_choice, check_number, closest
+from optengine.memory import require
 
 from .dataset import Dataset, class_labels
-from .split import check_seed, split
+from .split import check_seed, split3, split_sizes
 
 if TYPE_CHECKING:  # imported where used: scipy.sparse takes ~0.1 s to import
     import scipy.sparse as sp
@@ -164,13 +168,14 @@ def csr_fingerprint_parts(X) -> tuple:
             A.data.astype(np.float64))
 
 
-def split_csr(X: sp.csr_matrix, y, val_fraction, split_seed):
-    """``data.split.split`` for a CSR matrix (stratified when possible): (Xt, yt, Xv, yv, info)."""
+def split_csr(X: sp.csr_matrix, y, test_fraction, val_fraction, split_seed):
+    """``data.split.split3`` for a CSR matrix (stratified when possible):
+    ``(Xt, yt, Xv, yv, Xte, yte, info)``."""
     import scipy.sparse as sp
     rows = np.arange(X.shape[0])
-    it, yt, iv, yv, info = split(rows, np.asarray(y), val_fraction=val_fraction, split_seed=split_seed,
-                                 stratify=True)
-    return sp.csr_matrix(X[it]), yt, sp.csr_matrix(X[iv]), yv, info
+    it, yt, iv, yv, ite, yte, info = split3(rows, np.asarray(y), test_fraction=test_fraction,
+                                            val_fraction=val_fraction, split_seed=split_seed, stratify=True)
+    return sp.csr_matrix(X[it]), yt, sp.csr_matrix(X[iv]), yv, sp.csr_matrix(X[ite]), yte, info
 
 
 def check_no_standardize(value) -> None:
@@ -186,66 +191,72 @@ def check_no_standardize(value) -> None:
 
 # -- transforms and the Dataset ------------------------------------------------------------------
 
-def apply_transform(Xt: sp.csr_matrix, Xv: sp.csr_matrix, transform: str):
-    """(Xt, Xv, info) after ``transform`` (fitted on ``Xt`` only); see the module docstring."""
+def apply_transform(Xt: sp.csr_matrix, others, transform: str):
+    """``(Xt, [X, ...], info)`` after ``transform``, fitted on ``Xt`` only and applied to ``Xt``
+    and to each matrix of ``others`` (the validation and test splits); see the module docstring."""
     import scipy.sparse as sp
     transform = check_choice("dataset.transform", transform, TRANSFORMS)
     info = {"transform": transform}
     if transform == "counts":
-        return Xt, Xv, info
+        return Xt, list(others), info
     if transform in ("binary", "log1p"):
         out = []
-        for A in (Xt, Xv):
+        for A in (Xt, *others):
             A = A.copy()
             A.data = np.sign(A.data) if transform == "binary" else np.sign(A.data) * np.log1p(np.abs(A.data))
             out.append(A)
-        return out[0], out[1], info
+        return out[0], out[1:], info
     from sklearn.feature_extraction.text import TfidfTransformer
 
     if Xt.data.size and Xt.data.min() < 0:
         raise ConfigError("dataset.transform", "tfidf needs non-negative counts")
     tf = TfidfTransformer().fit(Xt)
     info["idf"] = tf.idf_.copy()
-    return sp.csr_matrix(tf.transform(Xt)), sp.csr_matrix(tf.transform(Xv)), info
+    return sp.csr_matrix(tf.transform(Xt)), [sp.csr_matrix(tf.transform(A)) for A in others], info
 
 
-def make_text_dataset(name, X_train, y_train, X_val, y_val, *, n_classes=None, info=None,
+def make_text_dataset(name, X_train, y_train, X_val, y_val, X_test, y_test, *, n_classes=None, info=None,
                       encode=False) -> Dataset:
-    """A classification :class:`Dataset` whose X are canonical float64 CSR matrices (validated).
+    """A classification :class:`Dataset` whose X (train, val, test) are canonical float64 CSR
+    matrices (validated), widened to a common vocabulary.
 
     ``make_dataset`` would densify nothing and refuse a sparse X, so this builds the
     (frozen) dataclass directly after the same label checks.
     """
-    Xt = as_csr(X_train, "dataset.X_train")
-    Xv = as_csr(X_val, "dataset.X_val")
-    n_cols = max(Xt.shape[1], Xv.shape[1])
-    Xt.resize((Xt.shape[0], n_cols))
-    Xv.resize((Xv.shape[0], n_cols))
-    for A, nm in ((Xt, "X_train"), (Xv, "X_val")):
+    parts = ("train", "val", "test")
+    Xs = [as_csr(X, f"dataset.X_{part}") for X, part in zip((X_train, X_val, X_test), parts)]
+    n_cols = max(A.shape[1] for A in Xs)
+    for A, part in zip(Xs, parts):
+        A.resize((A.shape[0], n_cols))
         if A.shape[0] == 0:
-            raise ConfigError(f"dataset.{nm}", "is empty (0 documents)")
+            raise ConfigError(f"dataset.X_{part}", "is empty (0 documents)")
     if n_cols == 0:
         raise ConfigError("dataset.X_train", "has an empty vocabulary (0 columns)")
-    yt, yv = np.asarray(y_train), np.asarray(y_val)
-    for A, y, xn, yn in ((Xt, yt, "X_train", "y_train"), (Xv, yv, "X_val", "y_val")):
+    ys = [np.asarray(y) for y in (y_train, y_val, y_test)]
+    for A, y, part in zip(Xs, ys, parts):
         if y.ndim != 1 or y.shape[0] != A.shape[0]:
-            raise ConfigError(f"dataset.{yn}", f"{xn} has {A.shape[0]} documents but {yn} has shape {y.shape} "
-                                               f"(one label per document)")
+            raise ConfigError(f"dataset.y_{part}", f"X_{part} has {A.shape[0]} documents but y_{part} has shape "
+                                                   f"{y.shape} (one label per document)")
     info = dict(info or {})
-    yt, yv, n_classes = class_labels(yt, yv, n_classes, encode, info)
+    yt, yv, yte, n_classes = class_labels(*ys, n_classes, encode, info)
     info.setdefault("standardize", {"X": False, "y": False})
     info["sparse"] = True
-    info["mean_tokens_per_doc"] = float(Xt.getnnz(axis=1).mean())
-    info["max_tokens_per_doc"] = int(max(Xt.getnnz(axis=1).max(), Xv.getnnz(axis=1).max()))
-    return Dataset(name=str(name), task="classification", X_train=Xt, y_train=yt, X_val=Xv, y_val=yv,
-                   n_classes=int(n_classes), info=info)
+    info["mean_tokens_per_doc"] = float(Xs[0].getnnz(axis=1).mean())
+    info["max_tokens_per_doc"] = int(max(A.getnnz(axis=1).max() for A in Xs))
+    return Dataset(name=str(name), task="classification", X_train=Xs[0], y_train=yt, X_val=Xs[1], y_val=yv,
+                   X_test=Xs[2], y_test=yte, n_classes=int(n_classes), info=info)
 
 
 # -- the generator ------------------------------------------------------------------------------
 
+# per token while generating: int64/float64 temporaries (rows, draws, ids, signal mask and picks),
+# the COO -> CSR matrix and the split's CSR copies; measured peak (tracemalloc) 55 bytes per token
+BYTES_PER_TOKEN = 64
+
+
 def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, rare_per_class=20,
-                   signal=0.05, zipf_exponent=1.1, transform="counts", val_fraction=0.2, seed=0,
-                   standardize=False) -> Dataset:
+                   signal=0.05, zipf_exponent=1.1, transform="counts", test_fraction=0.2, val_fraction=0.2,
+                   seed=0, split_seed=0, standardize=False) -> Dataset:
     """Seeded bag-of-words documents: a Zipf vocabulary shared by all classes plus rare class tokens.
 
     Token ids are frequency ranks: background tokens are drawn with P(id = r) proportional
@@ -254,7 +265,7 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
     vocabulary (``info["class_tokens"]``, n_classes x rare_per_class). A document of
     class y has Poisson(doc_length) tokens (possibly 0: an empty document); each token is,
     with probability ``signal``, one of class y's tokens (uniformly) and otherwise a
-    background token. Labels are balanced; the split is stratified with ``seed``.
+    background token. Labels are balanced; the three splits are stratified, drawn with ``split_seed``.
 
     The label signal lives in rare features with small counts, while the frequent head
     tokens carry large counts and no signal: plain SGD's step must stay small for the
@@ -277,6 +288,11 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
     if C * R > tail:
         raise ConfigError("dataset.rare_per_class", f"{C} classes x {R} rare tokens = {C * R} do not fit in the "
                                                     f"rarer half of the vocabulary ({tail} ids of vocab_size={V})")
+    split_sizes(n, test_fraction=test_fraction, val_fraction=val_fraction, split_seed=split_seed)
+    tokens_expected = int(n * L)
+    require("dataset.n_docs", f"the dataset synthetic_text ({n} documents x {L:g} tokens on average, "
+                              f"about {BYTES_PER_TOKEN} bytes per token while generating)",
+            BYTES_PER_TOKEN * tokens_expected + 16 * V + 64 * n)
     rng = np.random.default_rng(seed)
     class_tokens = rng.choice(np.arange(V // 2, V), size=C * R, replace=False).reshape(C, R)
     y = rng.permutation(np.arange(n) % C).astype(np.int64)
@@ -291,17 +307,17 @@ def synthetic_text(*, n_docs=2000, vocab_size=5000, n_classes=4, doc_length=60, 
     tokens = np.where(is_signal, class_tokens[y[rows], pick], tokens)
     X = sp.csr_matrix((np.ones(total), (rows, tokens)), shape=(n, V))
     X.sum_duplicates()
-    Xt, yt, Xv, yv, split_info = split_csr(X, y, val_fraction, seed)
-    Xt, Xv, tinfo = apply_transform(Xt, Xv, transform)
+    Xt, yt, Xv, yv, Xte, yte, split_info = split_csr(X, y, test_fraction, val_fraction, split_seed)
+    Xt, (Xv, Xte), tinfo = apply_transform(Xt, (Xv, Xte), transform)
     info = {"source": "synthetic", "split": split_info, "seed": seed, "class_tokens": class_tokens,
             "doc_length": L, "signal": signal, "zipf_exponent": s, **tinfo}
-    return make_text_dataset("synthetic_text", Xt, yt, Xv, yv, n_classes=C, info=info)
+    return make_text_dataset("synthetic_text", Xt, yt, Xv, yv, Xte, yte, n_classes=C, info=info)
 
 
 # -- the file loader -----------------------------------------------------------------------------
 
 def load_text_npz(*, path, target="y", labels_path=None, vocab_size=None, transform="counts",
-                  val_fraction=0.2, split_seed=0, standardize=False) -> Dataset:
+                  test_fraction=0.2, val_fraction=0.2, split_seed=0, standardize=False) -> Dataset:
     """Documents from an ``.npz`` file holding a CSR matrix and its labels.
 
     The file holds arrays ``data, indices, indptr, shape`` (the layout
@@ -311,7 +327,8 @@ def load_text_npz(*, path, target="y", labels_path=None, vocab_size=None, transf
     ``scipy.sparse.save_npz`` and ``labels_path`` a ``.npy`` file (or an ``.npz`` with the
     array ``target``). Labels (any sortable values) map to ``0..C-1`` by sorted value
     (``info["classes"]``). ``vocab_size`` (default: the matrix's column count) may widen
-    the vocabulary. The documents are split by ``val_fraction`` (stratified when possible).
+    the vocabulary. The documents are split in three: ``test_fraction`` kept apart as the test
+    split, then ``val_fraction`` of the rest for validation (stratified when possible).
     """
     check_no_standardize(standardize)
     p = _npz_path("dataset.path", path)
@@ -362,10 +379,10 @@ def load_text_npz(*, path, target="y", labels_path=None, vocab_size=None, transf
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ConfigError("dataset.target", f"labels hold {int((~np.isfinite(y)).sum())} NaN/inf value(s)")
     transform = check_choice("dataset.transform", transform, TRANSFORMS)
-    Xt, yt, Xv, yv, split_info = split_csr(X, y, val_fraction, split_seed)
-    Xt, Xv, tinfo = apply_transform(Xt, Xv, transform)
+    Xt, yt, Xv, yv, Xte, yte, split_info = split_csr(X, y, test_fraction, val_fraction, split_seed)
+    Xt, (Xv, Xte), tinfo = apply_transform(Xt, (Xv, Xte), transform)
     info = {"source": str(p.resolve()), "target": target, "split": split_info, **tinfo}
-    return make_text_dataset(f"text_npz:{p.name}", Xt, yt, Xv, yv, info=info, encode=True)
+    return make_text_dataset(f"text_npz:{p.name}", Xt, yt, Xv, yv, Xte, yte, info=info, encode=True)
 
 
 def _npz_path(field, path) -> Path:
