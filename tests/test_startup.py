@@ -150,10 +150,11 @@ def test_a_function_using_the_package_still_goes_to_workers():
 
 
 def test_a_dense_pack_does_not_load_scipy_sparse():
-    # (a worker loads it in ~0.14 s; given train/validation arrays, nothing else here needs it)
+    # (a worker loads it in ~0.14 s; given train/validation/test arrays, nothing else here needs it)
     out = _fresh("import sys, numpy as np, optengine as oe; from optengine.data import from_arrays; "
                  "r = np.random.default_rng(0); ds = from_arrays(X=r.normal(size=(60, 4)), y=r.integers(0, 3, 60), "
-                 "X_val=r.normal(size=(9, 4)), y_val=r.integers(0, 3, 9)); "
+                 "X_val=r.normal(size=(9, 4)), y_val=r.integers(0, 3, 9), X_test=r.normal(size=(9, 4)), "
+                 "y_test=r.integers(0, 3, 9)); "
                  "oe.train_pack(oe.model('mlp', sizes=[4, 4, 3]), ds, [{'optimizer': 'sgd', 'lr': 0.1}], "
                  "batch_size='full', epochs=1); print('scipy.sparse' in sys.modules)")
     assert out == "False"
