@@ -139,11 +139,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def part_path(folder, table: str, number: int) -> Path:
+    return Path(folder) / table / f"part-{number:06d}.parquet"
+
+
 def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
     """Write ``df`` as ``<folder>/<table>/part-<number>.parquet`` atomically (named in the folder's
     manifest first); return the path. An OSError becomes a ResultsError naming the file."""
     from .sweep import manifest
 
+    manifest.record(folder, [part_path(folder, table, number)])
+    return _write_part(folder, table, number, df)
+
+
+def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
     schema = SCHEMAS[table]
     df = df.reindex(columns=schema.names)
     for f in schema:  # a string column the trainer left empty (NaN) is "", never null
@@ -151,8 +160,7 @@ def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
             df[f.name] = df[f.name].astype(object).where(df[f.name].notna(), "")
     arrow = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps({"format": FORMAT, "table": table}).encode()})
-    path = Path(folder) / table / f"part-{number:06d}.parquet"
-    manifest.record(folder, [path])
+    path = part_path(folder, table, number)
     with os_errors(path.parent, "create the folder"):
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -166,9 +174,13 @@ def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
 
 
 def write_pack(folder: Path, number: int, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
-    """A finished pack: its curves part, then its runs part (the commit marker)."""
-    write_part(folder, "curves", number, curves)
-    write_part(folder, "runs", number, runs)
+    """A finished pack: its curves part, then its runs part (the commit marker); both are named in
+    the folder's manifest first (one fsync'd append)."""
+    from .sweep import manifest
+
+    manifest.record(folder, [part_path(folder, t, number) for t in ("curves", "runs")])
+    _write_part(folder, "curves", number, curves)
+    _write_part(folder, "runs", number, runs)
 
 
 def next_part_number(folder: Path) -> int:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import optengine as oe
@@ -59,6 +60,9 @@ def test_fresh_replaces_a_format_1_folder_unless_it_holds_other_files(tmp_path):
     assert len(runs) == 16
     info = json.loads((out / "sweep.json").read_text())
     assert info["format"] == 2 and info["splits"] == "train/val/test"
+    for table in ("runs", "curves"):
+        meta = pq.read_metadata(next((out / table).glob("part-*.parquet"))).metadata[b"optengine"]
+        assert json.loads(meta) == {"format": 2, "table": table}
 
 
 def test_a_surface_sweep_with_the_old_layout_may_resume(tmp_path):

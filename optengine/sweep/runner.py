@@ -4,9 +4,7 @@
 
 1. the spec is validated and expanded (nothing is written when it is invalid);
 2. the results folder is checked: a folder holding a different sweep is refused (``fresh=True``
-   replaces its results, and refuses before deleting anything when the folder holds files optengine
-   did not write: ``ownership.py``), a folder that optengine did not write is refused, and so is
-   resuming a folder written with the old train/validation splits;
+   replaces its results), a folder that optengine did not write is refused;
 3. every dataset is loaded and every model resolved against it (errors name the spec field);
 4. under an exclusive lock on the folder, the spec and an environment record are saved, the
    trials already in the folder are skipped (resume), and the rest run pack by pack. Each
@@ -14,6 +12,10 @@
    at most the packs in flight. Damaged parts are listed all at once; ``repair=True`` moves them
    aside (``repair.py``) so that their trials run again. A write that fails (disk full, read-only)
    stops the sweep with a ResultsError naming the file.
+
+``fresh=True`` deletes only the files optengine wrote (``ownership.py``) and refuses, before
+deleting anything, when the folder holds anything else. A folder written with the old
+train/validation splits (sweep.json without ``"splits"``) is not resumed when its trials use data.
 
 Backends: ``loky`` (processes, the default), ``sequential`` (this process) and ``dask``
 (joblib's dask backend on a ``distributed`` cluster: ``scheduler="tcp://host:port"``, or a
@@ -321,8 +323,9 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
                 running = {m.name.split(".")[0] for m in markers.iterdir()}
                 unfinished = [p for p in batch if p.pack_id not in finished and p not in hit]
                 hit += [p for p in unfinished if p.pack_id in running] or ([] if hit else unfinished)
-            for m in markers.iterdir():
-                m.unlink(missing_ok=True)
+            with os_errors(markers, "clear the pack markers in"):
+                for m in markers.iterdir():
+                    m.unlink(missing_ok=True)
             if not hit:
                 continue
             reason = crashed.get(hit[0].pack_id) or repr(crash)
