@@ -78,3 +78,12 @@ def test_a_surface_sweep_with_the_old_layout_may_resume(tmp_path):
     (out / "runs" / "part-000002.parquet").unlink()
     runs = run_sweep(spec, out, backend="sequential")
     assert len(runs) == 2 and not math.isnan(runs["final_val_loss"].iloc[0])
+
+
+def test_a_format_1_folder_keeps_its_configurations_apart_in_the_analysis():
+    from optengine import analysis
+
+    runs, _ = oe.load(V1)
+    assert "clipping" in analysis.varying(runs)  # clip none and norm=1 are different configurations
+    summary = analysis.summarize(runs)
+    assert len(summary) == 8 and {"clipping", "schedule_settings"} <= set(summary.columns)
