@@ -322,7 +322,8 @@ def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
             damaged.append((path, str(exc)))
             df = None
         if number not in curve_parts:  # written before its runs part, so it was removed since
-            damaged.append((path, f"its curves part curves/{path.name} is missing"))
+            if df is not None:
+                damaged.append((path, f"its curves part curves/{path.name} is missing"))
             continue
         try:
             c = _read_part(curve_parts[number], "curves")

@@ -130,9 +130,9 @@ class _Legacy:
                 records = json.loads(path.read_text())
                 return isinstance(records, list) and all(isinstance(r, dict) and "versions" in r for r in records)
             if rel == "spec.toml":
-                text = tomllib.loads(path.read_text())
+                written = tomllib.loads(path.read_text())
                 info = self.sweep()
-                return any(_same_spec(text, s) for s in ((info or {}).get("spec"), self.spec_raw) if s)
+                return any(_same_spec(written, s) for s in ((info or {}).get("spec"), self.spec_raw) if s)
             head, _, name = rel.partition("/")
             if head in SCHEMAS and PART_RE.match(name):
                 import pyarrow.parquet as pq
