@@ -82,6 +82,25 @@ def test_fresh_refuses_and_lists_every_file_it_did_not_write(results, tmp_path, 
     assert not any(n.startswith(("figures", "damaged")) for n in tree(results))
 
 
+def test_the_issues_reproduction_into_a_new_folder_lists_every_user_file(tmp_path):
+    d = tmp_path / "d"
+    (d / "figures").mkdir(parents=True)
+    (d / "holiday.png").write_text("a")
+    (d / "figures" / "chart.png").write_text("c")
+    (d / "runs_notes.txt").write_text("n")
+    before = tree(d)
+    with pytest.raises(ConfigError, match=r"figures/chart.png, holiday.png, runs_notes.txt; nothing was deleted"):
+        run_sweep(spec_file(tmp_path), d, backend="sequential", fresh=True)
+    assert tree(d) == before
+
+
+def test_fresh_replaces_a_damaged_sweep_json_it_wrote(results, tmp_path):
+    (results / "sweep.json").write_text("{torn")
+    with pytest.raises(ResultsError, match="sweep.json: is not valid JSON"):
+        run_sweep(spec_file(tmp_path), results, backend="sequential")
+    assert len(run_sweep(spec_file(tmp_path), results, backend="sequential", fresh=True)) == 3
+
+
 def test_fresh_deletes_what_optengine_recorded_and_keeps_a_folder_it_cannot_verify(results, tmp_path):
     manifest.record(results, [results / "report.md", results / "figures" / "best_curves.png"])
     (results / "report.md").write_text("# report")

@@ -51,7 +51,7 @@ from .progress import Progress
 from .spec import Spec, load_spec, model_error
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack, run_pack_isolated
-from ..results import PART_RE, SPLITS, DamagedResults, os_errors
+from ..results import PART_RE, SPLITS, DamagedResults, ResultsError, os_errors
 from . import manifest, ownership
 from .repair import move_aside
 
@@ -135,7 +135,12 @@ def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
         raise ConfigError("out", f"{folder} exists and is not a folder")
     if not folder.is_dir() or not [p for p in folder.iterdir() if p.name not in (".lock", ".inflight")]:
         return  # new, empty, or left by a run killed before it saved the spec
-    info = read_sweep_info(folder)
+    try:
+        info = read_sweep_info(folder)
+    except ResultsError:
+        if not fresh:
+            raise
+        info = None  # a damaged sweep.json: --fresh replaces it when the manifest says it is ours
     if info is None or fresh:
         found = ownership.scan(folder, spec.raw)
         has_results = any(p.parent == folder / "runs" and PART_RE.match(p.name) for p in found.files)
