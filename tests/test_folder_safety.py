@@ -195,3 +195,17 @@ def test_ctrl_c_reaches_the_user_without_joblib_warnings(tmp_path, monkeypatch):
             run_sweep(spec_file(tmp_path, MORE), tmp_path / "o", jobs=2, pack_size=1)
         gc.collect()
     assert not [w for w in caught if "tasks" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_temporary_files_of_interrupted_writes_are_optengines(results, tmp_path):
+    manifest.record(results, [results / "figures" / "best_curves.png"])
+    (results / "figures").mkdir()
+    leftovers = [".sweep.json.tmp-99", "runs/.part-000009.parquet.tmp-99", "figures/.best_curves.png.tmp.png"]
+    for name in leftovers:
+        (results / name).write_bytes(b"half")
+    (results / ".notes.txt.tmp-1").write_text("mine")
+    with pytest.raises(ConfigError, match=r": \.notes\.txt\.tmp-1; nothing was deleted"):
+        run_sweep(spec_file(tmp_path), results, backend="sequential", fresh=True)
+    (results / ".notes.txt.tmp-1").unlink()
+    run_sweep(spec_file(tmp_path), results, backend="sequential", fresh=True)
+    assert not any((results / name).exists() for name in leftovers)

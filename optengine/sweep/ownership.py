@@ -27,7 +27,7 @@ from . import manifest
 
 OWN_DIRS = ("runs", "curves", "figures", ".inflight", "damaged")
 TOP_FILES = ("sweep.json", "spec.toml", "environment.json", "report.md")
-_TMP_RE = re.compile(r"^\.(.+)\.tmp-\d+$")
+_TMP_RE = re.compile(r"^\.(.+?)\.tmp(-\d+|\.png)$")  # results' ".X.tmp-PID", plots' ".X.tmp.png"
 _MARKER_RE = re.compile(r"^[\w-]+\.\d+$")
 SWEEP_KEYS = {"format", "name", "spec", "trial_ids"}
 
