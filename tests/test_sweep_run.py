@@ -37,7 +37,7 @@ lr = [0.03, 0.1]
 norm = ["none", 1.0]
 """
 N_TINY = 2 * 2 * 3 * 2 * 2  # seeds x batch x rules x lr x clip
-TIMING = ["wall_s"]
+TIMING = ["wall_s", "compile_s"]  # times, not results
 
 
 def write_spec(tmp_path, text=TINY, name="spec.toml"):
