@@ -161,7 +161,7 @@ def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path
     arrow = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps({"format": FORMAT, "table": table}).encode()})
     path = part_path(folder, table, number)
-    with os_errors(path.parent, "create the folder"):
+    with os_errors(path.parent, "create"):
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with _cleaned(tmp), os_errors(path):

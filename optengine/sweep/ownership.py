@@ -188,7 +188,7 @@ def locked(folder):
     import fcntl
 
     folder = Path(folder)
-    with os_errors(folder / ".lock", "create the lock file"):
+    with os_errors(folder / ".lock", "create"):
         fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -99,7 +99,7 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
     _check_folder(folder, spec, fresh)
     _preflight(spec, trials)
 
-    with os_errors(folder, "create the results folder"):
+    with os_errors(folder, "create"):
         folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         if fresh:
@@ -306,7 +306,7 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
              config_ids: dict, saved_before: int, total: int) -> None:
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
-    with os_errors(markers, "create the folder"):
+    with os_errors(markers, "create"):
         markers.mkdir()
     # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
     counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder)}
