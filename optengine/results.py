@@ -2,7 +2,7 @@
 
 Layout::
 
-    results/<sweep>/sweep.json          format version, sweep name, the spec's canonical content
+    results/<sweep>/sweep.json          format version, splits, sweep name, the spec's canonical content
     results/<sweep>/spec.toml           the spec as written (when it came from a file)
     results/<sweep>/environment.json    one record per `optengine run` (versions, cores, threads, device)
     results/<sweep>/runs/part-000001.parquet     one row per trial
@@ -12,11 +12,18 @@ A pack's two part files share their number. Each is written whole or not at all:
 hidden temporary name, flushed, then renamed. The curves part is renamed first and the
 runs part last, so a runs part marks a finished pack; a curves part without its runs
 part (a run killed between the two renames) is ignored. When a trial appears in several
-parts (``--retry-failed``), the newest part wins.
+parts (``--retry-failed``), the newest part wins. Every file is named in the folder's manifest
+(``sweep/manifest.py``) before it is written, so ``--fresh`` deletes only what optengine wrote.
+
+Results format 2 (this version) renamed the runs column ``clip`` to ``clipping``, keeps only the
+schedule's name in ``schedule`` (its settings in ``schedule_settings``) and added the test split
+(``final_test_loss``, ``final_test_metric``) and ``compile_s``. Format-1 parts are mapped on read.
+A damaged folder (torn, empty or lonely parts) is reported with every damaged file at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,15 +37,19 @@ import pyarrow.parquet as pq
 from .errors import ConfigError
 from .train import CURVE_COLUMNS, HYPER_COLUMNS, RUN_COLUMNS
 
-FORMAT = 1
+FORMAT = 2
+READ_FORMATS = (1, 2)
+SPLITS = "train/val/test"  # sweep.json's "splits" of a folder written by this version
 META_KEY = b"optengine"
 PART_RE = re.compile(r"^part-(\d{6})\.parquet$")
 STATUSES = ("ok", "diverged", "failed")
 EXTRA_RUN_COLUMNS = ["config_id", "model_spec", "dataset_spec", "device"]
 
 _INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step"}
-_STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "clip", "dtype", "status", "error",
-        "model_spec", "dataset_spec", "device", "config_id"}
+_STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "schedule_settings", "clipping", "dtype",
+        "status", "error", "model_spec", "dataset_spec", "device", "config_id"}
+# format 1 -> 2: runs columns added since (NaN in older parts)
+_ADDED_IN_2 = ("final_test_loss", "final_test_metric", "compile_s")
 
 
 def _type(col: str) -> pa.DataType:
@@ -60,18 +71,59 @@ class ResultsError(ConfigError):
     """A results folder or file that cannot be used; ``field`` is the path at fault."""
 
 
+class DamagedResults(ResultsError):
+    """Part files that are torn, empty or without their partner; ``damaged``: [(path, reason)], all of them."""
+
+    def __init__(self, folder, damaged: list[tuple[Path, str]], advice: str | None = None):
+        self.folder, self.damaged = Path(folder), list(damaged)
+        listing = "; ".join(f"{_rel(p, folder)} ({why})" for p, why in self.damaged)
+        advice = advice or (f"`optengine run SPEC --out {folder} --repair` (the command that wrote it, with "
+                            f"--repair) moves them aside into {Path(folder) / 'damaged'}/ and reruns their trials")
+        super().__init__(str(folder), f"{len(self.damaged)} damaged part file(s): {listing}. {advice}")
+
+
+def _rel(path: Path, folder) -> str:
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@contextlib.contextmanager
+def os_errors(path, doing: str = "write"):
+    """Turn an OSError (disk full, read-only file system, ...) into a ResultsError naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ResultsError(str(path), f"cannot {doing} it: {reason}") from None
+
+
 # -- writing ----------------------------------------------------------------------------------------
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename); an OSError
+    becomes a ResultsError naming the file, and the temporary file is removed."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with _cleaned(tmp), os_errors(path):
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _cleaned(tmp: Path):
+    """Remove ``tmp`` when the block fails (a full disk must not keep half a file)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -87,27 +139,48 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def part_path(folder, table: str, number: int) -> Path:
+    return Path(folder) / table / f"part-{number:06d}.parquet"
+
+
 def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
-    """Write ``df`` as ``<folder>/<table>/part-<number>.parquet`` atomically; return the path."""
+    """Write ``df`` as ``<folder>/<table>/part-<number>.parquet`` atomically (named in the folder's
+    manifest first); return the path. An OSError becomes a ResultsError naming the file."""
+    from .sweep import manifest
+
+    manifest.record(folder, [part_path(folder, table, number)])
+    return _write_part(folder, table, number, df)
+
+
+def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
     schema = SCHEMAS[table]
     df = df.reindex(columns=schema.names)
+    for f in schema:  # a string column the trainer left empty (NaN) is "", never null
+        if pa.types.is_string(f.type) and df[f.name].isna().any():
+            df[f.name] = df[f.name].astype(object).where(df[f.name].notna(), "")
     arrow = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     arrow = arrow.replace_schema_metadata({META_KEY: json.dumps({"format": FORMAT, "table": table}).encode()})
-    path = Path(folder) / table / f"part-{number:06d}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = part_path(folder, table, number)
+    with os_errors(path.parent, "create"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(arrow, tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with _cleaned(tmp), os_errors(path):
+        pq.write_table(arrow, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     _fsync_dir(path.parent)
     return path
 
 
 def write_pack(folder: Path, number: int, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
-    """A finished pack: its curves part, then its runs part (the commit marker)."""
-    write_part(folder, "curves", number, curves)
-    write_part(folder, "runs", number, runs)
+    """A finished pack: its curves part, then its runs part (the commit marker); both are named in
+    the folder's manifest first (one fsync'd append)."""
+    from .sweep import manifest
+
+    manifest.record(folder, [part_path(folder, t, number) for t in ("curves", "runs")])
+    _write_part(folder, "curves", number, curves)
+    _write_part(folder, "runs", number, runs)
 
 
 def next_part_number(folder: Path) -> int:
@@ -117,18 +190,22 @@ def next_part_number(folder: Path) -> int:
 
 
 def remove_leftovers(folder: Path) -> list[Path]:
-    """Delete temporary files of interrupted writes and curves parts without a runs part; return them."""
+    """Delete temporary files of interrupted writes and curves parts without a runs part; return them.
+    Links are never followed or removed."""
     folder = Path(folder)
     removed = []
     for t in SCHEMAS:
+        if (folder / t).is_symlink():
+            continue
         for p in (folder / t).glob(".part-*.tmp-*"):
-            p.unlink(missing_ok=True)
-            removed.append(p)
+            if not p.is_symlink():
+                removed.append(p)
     runs = {p.name for p in (folder / "runs").glob("part-*.parquet")}
-    for p in (folder / "curves").glob("part-*.parquet"):
-        if p.name not in runs:
+    if not (folder / "curves").is_symlink():
+        removed += [p for p in (folder / "curves").glob("part-*.parquet") if p.name not in runs and not p.is_symlink()]
+    for p in removed:
+        with os_errors(p, "remove"):
             p.unlink(missing_ok=True)
-            removed.append(p)
     return removed
 
 
@@ -150,15 +227,27 @@ def _parts(folder: Path, table: str) -> list[tuple[int, Path]]:
     return out
 
 
+class _Damaged(Exception):
+    """A part file that is ours but cannot be used (torn, empty, columns missing)."""
+
+
 def read_part(path: Path, table: str) -> pd.DataFrame:
-    """One part file checked for being whole and ours."""
+    """One part file checked for being whole and ours, in this version's columns (format 1 mapped)."""
+    try:
+        return _read_part(path, table)
+    except _Damaged as exc:
+        raise ResultsError(str(path), f"{exc}; delete it and the part of the same number in "
+                                      f"{'curves' if table == 'runs' else 'runs'}/, then run the sweep again "
+                                      "to recompute its trials (or run it with --repair)") from None
+
+
+def _read_part(path: Path, table: str) -> pd.DataFrame:
     try:
         arrow = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for torn files
-        raise ResultsError(str(path), f"cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is torn "
-                                      f"or not a Parquet file. Delete it and the part of the same number in "
-                                      f"{'curves' if table == 'runs' else 'runs'}/, then run the sweep again to "
-                                      "recompute its trials") from None
+        if path.is_file() and path.stat().st_size == 0:
+            raise _Damaged("empty (0 bytes)") from None
+        raise _Damaged(f"cannot be read as Parquet, torn: {type(exc).__name__}: {exc}") from None
     meta = (arrow.schema.metadata or {}).get(META_KEY)
     info = None
     if meta is not None:
@@ -168,17 +257,34 @@ def read_part(path: Path, table: str) -> pd.DataFrame:
             info = None
     if not isinstance(info, dict) or info.get("table") != table:
         raise ResultsError(str(path), f"is a Parquet file but not an optengine {table} part; move it elsewhere")
-    if info.get("format") != FORMAT:
-        raise ResultsError(str(path), f"was written in results format {info.get('format')}, this optengine reads "
-                                      f"format {FORMAT}")
-    optional = EXTRA_RUN_COLUMNS if table == "runs" else []
-    missing = [c for c in SCHEMAS[table].names if c not in arrow.column_names and c not in optional]
-    if missing:
-        raise ResultsError(str(path), f"lacks columns {', '.join(missing)}")
+    fmt = info.get("format")
+    if fmt not in READ_FORMATS:
+        raise ResultsError(str(path), f"was written in results format {fmt}, this optengine reads formats "
+                                      f"{', '.join(map(str, READ_FORMATS))}; use a newer optengine")
     df = arrow.to_pandas()
+    if table == "runs" and fmt == 1:
+        df = _from_format_1(df)
+    optional = EXTRA_RUN_COLUMNS if table == "runs" else []
+    missing = [c for c in SCHEMAS[table].names if c not in df.columns and c not in optional]
+    if missing:
+        raise _Damaged(f"lacks columns {', '.join(missing)}")
     for c in optional:  # written by an earlier optengine: empty
         if c not in df.columns:
             df[c] = ""
+    return df
+
+
+def _from_format_1(df: pd.DataFrame) -> pd.DataFrame:
+    """A format-1 runs part in format-2 columns: ``clip`` -> ``clipping``; ``schedule`` held the label,
+    now ``schedule_settings``, with its name (the text before "(") in ``schedule``; test columns and
+    ``compile_s`` NaN."""
+    df = df.rename(columns={"clip": "clipping"})
+    if "schedule" in df.columns and "schedule_settings" not in df.columns:
+        df["schedule_settings"] = df["schedule"]
+        df["schedule"] = df["schedule"].astype(str).str.split("(", n=1).str[0]
+    for c in _ADDED_IN_2:
+        if c not in df.columns:
+            df[c] = np.nan
     return df
 
 
@@ -192,14 +298,15 @@ def _typed(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
         elif pa.types.is_boolean(f.type):
             df[f.name] = df[f.name].astype("bool")
         else:
-            df[f.name] = df[f.name].astype("str")
+            df[f.name] = df[f.name].where(df[f.name].notna(), "").astype("str")
     if "status" in df:
         df["status"] = pd.Categorical(df["status"], categories=STATUSES)
     return df
 
 
 def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, curves) of a results folder, one row per trial (newest part wins) and per trial-epoch."""
+    """(runs, curves) of a results folder, one row per trial (newest part wins) and per trial-epoch.
+    Raises DamagedResults listing every damaged part file at once."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ResultsError(str(folder), "no such results folder")
@@ -207,17 +314,30 @@ def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ResultsError(str(folder), "is not an optengine results folder (no sweep.json, no runs/)")
     run_parts = _parts(folder, "runs")
     curve_parts = dict(_parts(folder, "curves"))
-    runs_frames, curve_frames = [], []
+    runs_frames, curve_frames, damaged = [], [], []
     for number, path in run_parts:
-        df = read_part(path, "runs")
+        try:
+            df = _read_part(path, "runs")
+        except _Damaged as exc:
+            damaged.append((path, str(exc)))
+            df = None
         if number not in curve_parts:  # written before its runs part, so it was removed since
-            raise ResultsError(str(path), f"has no curves part (curves/{path.name} is missing); delete "
-                                          f"{path} too and run the sweep again to recompute its trials")
+            if df is not None:
+                damaged.append((path, f"its curves part curves/{path.name} is missing"))
+            continue
+        try:
+            c = _read_part(curve_parts[number], "curves")
+        except _Damaged as exc:
+            damaged.append((curve_parts[number], str(exc)))
+            continue
+        if df is None:
+            continue
         df["_part"] = number
         runs_frames.append(df)
-        c = read_part(curve_parts[number], "curves")
         c["_part"] = number
         curve_frames.append(c)
+    if damaged:
+        raise DamagedResults(folder, damaged)
     if runs_frames:
         runs = pd.concat(runs_frames, ignore_index=True)
         runs = runs.drop_duplicates("trial_id", keep="last")
@@ -258,4 +378,4 @@ def read_sweep_info(folder) -> dict | None:
                                       "or the file was damaged") from None
 
 
-__all__ = ["load", "read_results", "write_pack", "write_part", "ResultsError", "HYPER_COLUMNS"]
+__all__ = ["load", "read_results", "write_pack", "write_part", "ResultsError", "DamagedResults", "HYPER_COLUMNS"]

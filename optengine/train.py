@@ -33,9 +33,10 @@ DTYPES = ("float32", "float64")
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
 HYPER_COLUMNS = [h for h in HYPER if h != "lr"]
 RUN_COLUMNS = (["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
-                "schedule", "clip"] + HYPER_COLUMNS +
-               ["dtype", "status", "error", "final_train_loss", "final_val_loss", "final_val_metric",
-                "best_val_loss", "best_epoch", "steps", "diverged_at_step", "early_stopped", "wall_s"])
+                "schedule", "schedule_settings", "clipping"] + HYPER_COLUMNS + ["dtype", "status", "error",
+                "final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss", "best_epoch",
+                "final_test_loss", "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s",
+                "compile_s"])
 CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
 DEFAULT_DIVERGE_FACTOR = 1e4
 

@@ -37,7 +37,7 @@ lr = [0.03, 0.1]
 norm = ["none", 1.0]
 """
 N_TINY = 2 * 2 * 3 * 2 * 2  # seeds x batch x rules x lr x clip
-TIMING = ["wall_s"]
+TIMING = ["wall_s", "compile_s"]  # times, not results
 
 
 def write_spec(tmp_path, text=TINY, name="spec.toml"):
@@ -93,7 +93,7 @@ def test_results_folder_layout_and_tables(reference):
 def test_each_trial_matches_oe_train(reference):
     _, runs = reference
     row = runs[(runs.optimizer == "adam") & (runs.lr == 0.1) & (runs.batch_size == 16) & (runs.seed == 1)
-               & (runs["clip"] == "norm=1.0")].iloc[0]
+               & (runs["clipping"] == "norm=1.0")].iloc[0]
     summary, _ = oe.train(model={"name": "mlp", "hidden": [6]}, dataset="iris", optimizer="adam", lr=0.1,
                           batch_size=16, epochs=3, seed=1, clip={"norm": 1.0})
     assert summary["final_val_loss"] == row["final_val_loss"]
@@ -174,7 +174,7 @@ def test_torn_and_foreign_files_are_named(reference, tmp_path):
     # a runs part whose curves part was deleted is an error, not silently missing curves
     lost = sorted((out / "curves").glob("part-*.parquet"))[0]
     lost.unlink()
-    with pytest.raises(ResultsError, match=f"runs/{lost.name}: has no curves part"):
+    with pytest.raises(ResultsError, match=f"runs/{lost.name} \\(its curves part curves/{lost.name} is missing\\)"):
         read_results(out)
 
 
@@ -314,8 +314,8 @@ def test_every_command_has_help(command):
 def test_run_sweep_is_exported_and_returns_the_runs_table(reference):
     out, runs = reference
     assert oe.run_sweep is run_sweep
-    assert list(runs.columns[:11]) == ["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size",
-                                       "epochs", "seed", "schedule", "clip"]
+    assert list(runs.columns[:12]) == ["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size",
+                                       "epochs", "seed", "schedule", "schedule_settings", "clipping"]
     assert Path(out).is_dir()
 
 

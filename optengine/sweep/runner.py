@@ -9,7 +9,13 @@
 4. under an exclusive lock on the folder, the spec and an environment record are saved, the
    trials already in the folder are skipped (resume), and the rest run pack by pack. Each
    finished pack is written at once (``results.write_pack``), so Ctrl-C or ``kill -9`` loses
-   at most the packs in flight.
+   at most the packs in flight. Damaged parts are listed all at once; ``repair=True`` moves them
+   aside (``repair.py``) so that their trials run again. A write that fails (disk full, read-only)
+   stops the sweep with a ResultsError naming the file.
+
+``fresh=True`` deletes only the files optengine wrote (``ownership.py``) and refuses, before
+deleting anything, when the folder holds anything else. A folder written with the old
+train/validation splits (sweep.json without ``"splits"``) is not resumed when its trials use data.
 
 Backends: ``loky`` (processes, the default), ``sequential`` (this process) and ``dask``
 (joblib's dask backend on a ``distributed`` cluster: ``scheduler="tcp://host:port"``, or a
@@ -45,11 +51,12 @@ from .progress import Progress
 from .spec import Spec, load_spec, model_error
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack, run_pack_isolated
+from ..results import PART_RE, SPLITS, DamagedResults, ResultsError, os_errors
+from . import manifest, ownership
+from .repair import move_aside
 
 BACKENDS = ("loky", "sequential", "dask")
 RESULTS_ROOT = "results"
-OWN_FILES = ("sweep.json", "spec.toml", "environment.json", "report.md", ".lock")
-OWN_DIRS = ("runs", "curves", "figures", ".inflight")
 
 
 class Interrupted(Exception):
@@ -63,13 +70,16 @@ class Interrupted(Exception):
 
 def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
               fresh: bool = False, pack_size: int | None = None, progress: bool = False,
-              retry_failed: bool = False, device: str | None = None, messages: bool | None = None) -> pd.DataFrame:
+              retry_failed: bool = False, device: str | None = None, messages: bool | None = None,
+              repair: bool = False) -> pd.DataFrame:
     """Run (or resume) a sweep; return the runs table of its results folder.
 
     ``spec``: a .toml path, TOML text or a dict. ``out``: the results folder (default
     ``results/<name>``). ``jobs``: worker processes (default: one per core, at most one per
     pack). ``retry_failed``: rerun trials saved as failed. ``progress``: a progress bar on stderr;
     ``messages`` (default: as ``progress``): notes on stderr (resuming, retrying after a worker died).
+    ``repair``: move damaged part files aside into ``<out>/damaged/<time>/`` and rerun their trials
+    (without it, a damaged folder is refused with every damaged file listed).
     """
     spec = load_spec(spec)
     backend = check_choice("backend", backend, BACKENDS)
@@ -89,13 +99,14 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
     _check_folder(folder, spec, fresh)
     _preflight(spec, trials)
 
-    folder.mkdir(parents=True, exist_ok=True)
+    with os_errors(folder, "create"):
+        folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         if fresh:
-            _clear(folder)
+            ownership.clear(folder, spec.raw)
         _save_spec(folder, spec, trials)
         remove_leftovers(folder)
-        existing = read_results(folder)[0] if (folder / "runs").is_dir() else None
+        existing, moved = _existing(folder, repair)
         done_ids = set()
         if existing is not None and len(existing):
             keep = existing if not retry_failed else existing[existing["status"] != "failed"]
@@ -104,6 +115,9 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
         n_jobs, threads = _workers(backend, jobs, len(todo))
         _save_environment(folder, backend, n_jobs, threads, spec.train["device"], scheduler)
         prog = Progress(len(todo), enabled=progress, messages=progress if messages is None else messages)
+        if moved:
+            prog.message(f"moved {len(moved)} damaged part file(s) aside into {moved[0].parent.parent}; "
+                         "their trials run again")
         if done_ids:
             prog.message(f"resuming {folder}: {len(trials) - len(todo)} of {len(trials)} trials already done")
         if todo:
@@ -121,30 +135,46 @@ def _check_folder(folder: Path, spec: Spec, fresh: bool) -> None:
         raise ConfigError("out", f"{folder} exists and is not a folder")
     if not folder.is_dir() or not [p for p in folder.iterdir() if p.name not in (".lock", ".inflight")]:
         return  # new, empty, or left by a run killed before it saved the spec
-    info = read_sweep_info(folder)
-    foreign = [p.name for p in folder.iterdir() if p.name not in OWN_FILES and p.name not in OWN_DIRS
-               and not p.name.endswith(".png") and not p.name.startswith(".")]
-    has_results = any((folder / "runs").glob("part-*.parquet")) if (folder / "runs").is_dir() else False
-    if info is None and not foreign and not has_results:
-        return  # a run killed before it saved sweep.json: nothing to keep
-    if info is None and (foreign or not fresh):
-        if not foreign:
-            raise ConfigError("out", f"{folder} holds an incomplete optengine results folder (no sweep.json); "
-                                     "run with --fresh to start it over, or choose another folder with --out")
-        raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
-                                 "choose another folder with --out")
-    if fresh:
-        if foreign:
+    try:
+        info = read_sweep_info(folder)
+    except ResultsError:
+        if not fresh:
+            raise
+        info = None  # a damaged sweep.json: --fresh replaces it when the manifest says it is ours
+    if info is None or fresh:
+        found = ownership.scan(folder, spec.raw)
+        has_results = any(p.parent == folder / "runs" and PART_RE.match(p.name) for p in found.files)
+        if info is None and not found.foreign and not has_results:
+            return  # a run killed before it saved sweep.json: nothing to keep
+        listing = ownership.describe(found.foreign)
+        if fresh and found.foreign:
             raise ConfigError("out", f"--fresh would delete the results in {folder}, but it also holds files "
-                                     f"optengine did not write ({', '.join(sorted(foreign)[:5])}); "
-                                     "move them or choose another folder with --out")
-        return
+                                     f"optengine did not write (or cannot verify as its own): {listing}; nothing "
+                                     "was deleted. Move them elsewhere, or choose another folder with --out")
+        if fresh:
+            return
+        if not [f for f in found.files if f.name not in (".lock", manifest.NAME)]:
+            raise ConfigError("out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
+                                     "choose another folder with --out")
+        if found.foreign:
+            raise ConfigError("out", f"{folder} holds an incomplete optengine results folder (no sweep.json) and "
+                                     f"files optengine did not write: {listing}; choose another folder with --out")
+        raise ConfigError("out", f"{folder} holds an incomplete optengine results folder (no sweep.json); "
+                                 "run with --fresh to start it over, or choose another folder with --out")
     old = info.get("spec")
     if canonical(old) != spec.canonical():
         changed = _differences(old if isinstance(old, dict) else {}, spec.raw)
         raise ConfigError("out", f"{folder} holds the results of a different spec (differs in: "
                                  f"{', '.join(changed) or 'its content'}); run with --fresh to replace them, "
                                  "or choose another folder with --out")
+    uses_data = any(d is not None and d.get("name") != "surface_noise" for d in spec.datasets)
+    if uses_data and info.get("splits") != SPLITS:
+        raise ConfigError("out", f"{folder} was written by an earlier optengine with train/validation splits only "
+                                 f"(its sweep.json has no \"splits\": \"{SPLITS}\"); trials run now use "
+                                 "train/validation/test splits, so their numbers would not be comparable with the "
+                                 "saved ones and one folder would mix two splits. Run with --out NEW_FOLDER to keep "
+                                 "these results (loading and `optengine report` of it keep working), or with "
+                                 "--fresh to replace them")
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -159,40 +189,32 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _clear(folder: Path) -> None:
-    """``--fresh``: remove the results optengine wrote (never other files)."""
-    for name in OWN_DIRS:
-        shutil.rmtree(folder / name, ignore_errors=True)
-    for png in folder.glob("*.png"):
-        png.unlink()
-    for name in OWN_FILES:  # sweep.json last: a folder cleared halfway still says which sweep it held
-        if name not in (".lock", "sweep.json"):
-            (folder / name).unlink(missing_ok=True)
-    (folder / "sweep.json").unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
 def _locked(folder: Path):
-    import fcntl
+    return ownership.locked(folder)
 
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+def _existing(folder: Path, repair: bool):
+    """(the saved runs table or None, paths of damaged parts moved aside when ``repair``)."""
+    if not (folder / "runs").is_dir():
+        return None, []
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError("out", f"another optengine run is writing to {folder}; wait for it or choose "
-                                     "another folder with --out") from None
-        yield
-    finally:
-        os.close(fd)
+        return read_results(folder)[0], []
+    except DamagedResults as exc:
+        if not repair:
+            raise DamagedResults(folder, exc.damaged, "Run the same command with --repair to move them (and "
+                                                      "their partner parts) aside into "
+                                                      f"{folder / 'damaged'}/ and rerun their trials") from None
+        moved = move_aside(folder, exc.damaged)
+    return read_results(folder)[0], moved
 
 
 def _save_spec(folder: Path, spec: Spec, trials) -> None:
     if (folder / "sweep.json").is_file():
         return
+    manifest.record(folder, [folder / "spec.toml", folder / "sweep.json"])
     if spec.text:
         atomic_write_bytes(folder / "spec.toml", spec.text.encode())
-    info = {"format": 1, "name": spec.name, "trials": len(trials), "spec": spec.raw,
+    info = {"format": 2, "splits": SPLITS, "name": spec.name, "trials": len(trials), "spec": spec.raw,
             "trial_ids": [t.trial_id for t in trials]}
     atomic_write_bytes(folder / "sweep.json", json.dumps(info, indent=1, sort_keys=True, default=str).encode())
 
@@ -200,9 +222,11 @@ def _save_spec(folder: Path, spec: Spec, trials) -> None:
 def _save_environment(folder: Path, backend, jobs, threads, device, scheduler) -> None:
     path = folder / "environment.json"
     records = []
+    manifest.record(folder, [path])
     if path.is_file():
         try:
-            records = json.loads(path.read_text())
+            with os_errors(path, "read"):
+                records = json.loads(path.read_text())
         except ValueError:
             records = []
         if not isinstance(records, list):
@@ -282,7 +306,8 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
              config_ids: dict, saved_before: int, total: int) -> None:
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
-    markers.mkdir()
+    with os_errors(markers, "create"):
+        markers.mkdir()
     # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
     counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder)}
     queue = list(packs)
@@ -303,8 +328,9 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
                 running = {m.name.split(".")[0] for m in markers.iterdir()}
                 unfinished = [p for p in batch if p.pack_id not in finished and p not in hit]
                 hit += [p for p in unfinished if p.pack_id in running] or ([] if hit else unfinished)
-            for m in markers.iterdir():
-                m.unlink(missing_ok=True)
+            with os_errors(markers, "clear the pack markers in"):
+                for m in markers.iterdir():
+                    m.unlink(missing_ok=True)
             if not hit:
                 continue
             reason = crashed.get(hit[0].pack_id) or repr(crash)
@@ -343,6 +369,7 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
     if backend == "loky":
         n_jobs = worker_pool.adopt(n_jobs)  # the command line's early workers, if there are enough
     task = run_pack_isolated if backend == "dask" else run_pack
+    results = None
     try:
         with parallel_config(backend=backend):
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(task)(pl) for pl in payloads)
@@ -354,7 +381,22 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
                 finished.add(res["pack_id"])
     except crash_types as exc:
         return finished, crashed, exc
+    finally:
+        _close_quietly(results)
     return finished, crashed, None
+
+
+def _close_quietly(results) -> None:
+    """Stop joblib's generator here and now (not whenever it is garbage-collected), without its warning
+    that "tasks ... have been cancelled": after Ctrl-C or a failed write the user gets our message only."""
+    if results is None:
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*tasks (have been successfully executed|which were still)")
+        with contextlib.suppress(Exception):
+            results.close()
 
 
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
