@@ -79,7 +79,7 @@ def test_results_folder_layout_and_tables(reference):
     assert set(runs["status"].astype(str)) == {"ok"}
     assert runs["batch_size"].dtype == np.int64 and runs["lr"].dtype == np.float64
     assert runs["early_stopped"].dtype == bool
-    assert set(runs["batch_size"]) == {16, 120}  # "full" is the training split (120 of 150 iris rows)
+    assert set(runs["batch_size"]) == {16, 96}  # "full" is the training split (96 of 150 iris rows)
     runs2, curves = oe.load(out)
     pd.testing.assert_frame_equal(runs, runs2)
     assert len(curves) == N_TINY * 3
