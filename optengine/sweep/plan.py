@@ -1,4 +1,7 @@
-"""``optengine plan``: what a spec would run (trials, packs, axes, first trials), without running it."""
+"""``optengine plan``: what a spec would run (trials, packs, axes, first trials), without running it.
+
+It runs the same checks as ``optengine run`` (``preflight``: data loaded, models resolved against it,
+device, memory), so a spec that ``plan`` accepts is one that ``run`` starts."""
 
 from __future__ import annotations
 
@@ -7,13 +10,17 @@ import json
 from .environment import cores
 from .expand import expand
 from .packs import default_pack_size, make_packs
+from .preflight import check_run_options, preflight
 from .spec import load_spec
 
 
-def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5) -> dict:
-    """A dict describing the sweep; ``format_plan`` turns it into text."""
+def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5,
+         device: str | None = None) -> dict:
+    """A dict describing the sweep; ``format_plan`` turns it into text. ``device`` overrides train.device."""
     spec = load_spec(spec)
+    jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
     trials = expand(spec)
+    preflight(spec, trials, pack_size)
     jobs = jobs or cores()
     packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs), jobs)
     axes = {}
