@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -89,11 +90,26 @@ def _resolve(spec: Spec, model: dict, data: dict | None):
                          ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"))
     try:
         mdl = resolve_model(model, ds)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise hidden_error(model, exc) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise model_error(model, exc) from None
     return mdl, ds, data_bytes
+
+
+def hidden_error(model: dict, exc: ConfigError) -> ConfigError:
+    """``exc`` naming ``model.hidden[i]`` where it names ``model.sizes[i + 1]`` of an MLP given by ``hidden``
+    (its sizes are the data's width, the hidden widths, the outputs)."""
+    if not isinstance(model, dict) or "hidden" not in model or "sizes" in model:
+        return exc
+    message = str(exc).split(": ", 1)[1] if str(exc).startswith(exc.field + ": ") else str(exc)
+    if exc.field == "model.sizes":
+        return ConfigError("model.hidden", message)
+    m = re.fullmatch(r"model\.sizes\[(\d+)\]", exc.field)
+    hidden = model["hidden"]
+    if not m or not isinstance(hidden, list) or not 1 <= int(m.group(1)) <= len(hidden):
+        return exc
+    return ConfigError(f"model.hidden[{int(m.group(1)) - 1}]", message)
 
 
 def _nbytes(a) -> int:
