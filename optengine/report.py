@@ -35,8 +35,16 @@ def _md_table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _mean_std(m, s) -> str:
+    if isinstance(m, float) and math.isnan(m):
+        return "-"
+    return f"{_fmt(m)} ± {s:.2g}" if not math.isnan(s) else _fmt(m)
+
+
 def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.DataFrame:
-    """Best configuration per optimizer with the metric as ``mean ± std`` and the rule's divergence count."""
+    """Best configuration per optimizer, chosen on the validation ``metric`` (``mean ± std`` over seeds), with
+    the other validation column, the test columns (``mean ± std``; ``n/a`` without a test split) and the
+    rule's divergence count."""
     best = analysis.best_per_optimizer(runs, metric, mode)
     other = "final_val_metric" if metric != "final_val_metric" else "final_val_loss"
     other_mean = {}
@@ -46,15 +54,20 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.D
     per_rule = runs.groupby("optimizer", observed=True, sort=False)["status"]
     bad = per_rule.agg(lambda s: f"{int((s.astype(str) != 'ok').sum())}/{len(s)}")
     table = best.drop(columns=["trial_ids", "diverged", "failed"]).copy()
-    table[metric] = [f"{_fmt(m)} ± {s:.2g}" if not math.isnan(s) else _fmt(m)
-                     for m, s in zip(best["mean"], best["std"])]
+    table[metric] = [_mean_std(m, s) for m, s in zip(best["mean"], best["std"])]
     table[other] = [other_mean[i] for i in best.index]
+    for col in analysis.TEST_COLUMNS:
+        measured = col in runs.columns and runs[col].notna().any()
+        table[col] = [_mean_std(m, s) if measured else "n/a" for m, s in zip(best[col], best[f"{col}_std"])]
     table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
-    return table.drop(columns=["mean", "std"])
+    return table.drop(columns=["mean", "std", *[f"{c}_std" for c in analysis.TEST_COLUMNS]])
 
 
 def report(folder, metric: str = "final_val_loss", mode: str | None = None, figures: bool = True) -> str:
-    """Write ``report.md`` and figures into ``folder``; return the terminal summary."""
+    """Write ``report.md`` and figures into ``folder``; return the terminal summary.
+
+    A folder that cannot be written (read-only, full disk) still gets its summary; the summary then
+    says what could not be written, where, and why."""
     folder = Path(folder)
     runs, curves = load(folder)
     info = read_sweep_info(folder) or {}
@@ -68,28 +81,36 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     head += f" ({counts})"
     table = best_table(runs, metric, mode)
     direction = analysis.direction(metric, mode, runs)
-    text = [head, f"best configuration per optimizer by {metric} ({'lower' if direction == 'min' else 'higher'} "
-                  "is better; mean ± std over seeds; configurations with a diverged or failed seed are not ranked):",
-            _text_table(_table(table))]
+    tests = ", ".join(analysis.TEST_COLUMNS)
+    how = (f"best configuration per optimizer, chosen on validation, reported on test: the best by {metric} "
+           f"({'lower' if direction == 'min' else 'higher'} is better; mean ± std over seeds; configurations with "
+           f"a diverged or failed seed are not ranked), and its {tests} (the test split, evaluated once after "
+           "training; n/a: these results have no test split)")
+    text = [head, how + ":", _text_table(_table(table))]
 
     md = [f"# Sweep `{name}`", ""]
     description = (info.get("spec") or {}).get("description")
     if description:
         md += [description, ""]
-    md += [head + ".", "", f"## Best configuration per optimizer (by `{metric}`)", "",
-           _md_table(_table(table)), ""]
+    md += [head + ".", "", f"## Best configuration per optimizer (chosen on validation `{metric}`, reported on test)",
+           "", how[0].upper() + how[1:] + ".", "", _md_table(_table(table)), ""]
     sens = analysis.lr_sensitivity(runs, metric, mode)
     md += [f"## Learning-rate sensitivity (`{metric}`, best over other settings, mean over seeds)", "",
            _md_table(_table(sens.reset_index())), ""]
-    written = []
+    written, problems = [], []
     if figures:
         fig_dir = folder / "figures"
-        written.append(plots.plot_lr_sensitivity(runs, fig_dir / "lr_sensitivity.png", metric, mode))
-        if len(curves):
-            written.append(plots.plot_best_curves(runs, curves, fig_dir / "best_curves.png", metric, mode))
-        if runs["batch_size"].nunique() > 1:
-            written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric, mode=mode))
-        md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
+        try:
+            written.append(plots.plot_lr_sensitivity(runs, fig_dir / "lr_sensitivity.png", metric, mode))
+            if len(curves):
+                written.append(plots.plot_best_curves(runs, curves, fig_dir / "best_curves.png", metric, mode))
+            if runs["batch_size"].nunique() > 1:
+                written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric,
+                                                           mode=mode))
+        except OSError as exc:
+            problems.append(f"could not write the figures into {fig_dir}: {_reason(exc)}")
+        if written:
+            md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
     failed = runs[runs["status"].astype(str) == "failed"]
     if len(failed):
         md += ["## Failed trials", ""]
@@ -105,9 +126,24 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
                    f"{rec.get('backend')} x {rec.get('jobs')} jobs, trainer threads per worker "
                    f"{rec.get('numba_threads_per_worker')}, device {rec.get('device')}; "
                    + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
-        except (ValueError, IndexError, AttributeError):
+        except (ValueError, IndexError, AttributeError, KeyError, TypeError, OSError):
             pass
-    atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
-    text.append(f"\nwrote {folder / 'report.md'}" + (f" and {len(written)} figure(s) in {folder / 'figures'}"
-                                                     if written else ""))
+    try:
+        atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
+    except OSError as exc:
+        problems.insert(0, f"could not write {folder / 'report.md'}: {_reason(exc)}")
+    else:
+        written.insert(0, folder / "report.md")
+    wrote = [f"wrote {folder / 'report.md'}"] if (folder / "report.md") in written else []
+    figs = [p for p in written if p.suffix == ".png"]
+    if figs:
+        wrote.append(f"{len(figs)} figure(s) in {folder / 'figures'}")
+    text.append("")
+    if wrote:
+        text.append(" and ".join(wrote))
+    text += problems
     return "\n".join(text)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
