@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,9 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.D
         measured = col in runs.columns and runs[col].notna().any()
         table[col] = [_mean_std(m, s) if measured else "n/a" for m, s in zip(best[col], best[f"{col}_std"])]
     table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
-    return table.drop(columns=["mean", "std", *[f"{c}_std" for c in analysis.TEST_COLUMNS]])
+    axes = [c for c in table.columns if c not in ("mean", "std", "seeds", metric, other, "diverged or failed")
+            and c not in analysis.TEST_COLUMNS and not c.endswith("_std")]
+    return table[[*axes, metric, other, *analysis.TEST_COLUMNS, "seeds", "diverged or failed"]]
 
 
 def report(folder, metric: str = "final_val_loss", mode: str | None = None, figures: bool = True) -> str:
@@ -82,11 +85,11 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     table = best_table(runs, metric, mode)
     direction = analysis.direction(metric, mode, runs)
     tests = ", ".join(analysis.TEST_COLUMNS)
-    how = (f"best configuration per optimizer, chosen on validation, reported on test: the best by {metric} "
+    how = (f"best configuration per optimizer, chosen on validation, reported on test: chosen by {metric} "
            f"({'lower' if direction == 'min' else 'higher'} is better; mean ± std over seeds; configurations with "
-           f"a diverged or failed seed are not ranked), and its {tests} (the test split, evaluated once after "
-           "training; n/a: these results have no test split)")
-    text = [head, how + ":", _text_table(_table(table))]
+           f"a diverged or failed seed are not ranked); {tests}: the test split, evaluated once after training, "
+           "mean ± std over the same seeds (n/a: these results have no test split)")
+    text = [head, textwrap.fill(how + ":", 110), _text_table(_table(table))]
 
     md = [f"# Sweep `{name}`", ""]
     description = (info.get("spec") or {}).get("description")
