@@ -135,8 +135,11 @@ def test_plan_and_run_refuse_the_same_spec_naming_the_same_field(tmp_path, capsy
 
 @pytest.mark.parametrize("base", [MLP, CNN, TEXT, SERIES], ids=["mlp", "cnn", "text", "series"])
 def test_the_small_specs_themselves_are_accepted_by_plan(base):
+    from optengine.sweep.plan import format_plan
+
     info = plan(textwrap.dedent(base))
-    assert info["trials"] >= 1
+    assert info["trials"] >= 1 and 0 < info["memory"] < info["available"]
+    assert "memory: the largest pack needs about " in format_plan(info)
 
 
 # -- property: random mutations of the shipped specs get one verdict from plan and from run ---------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from ..memory import available_bytes, format_bytes
 from .environment import cores
 from .expand import expand
 from .packs import default_pack_size, make_packs
@@ -20,7 +21,7 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
     spec = load_spec(spec)
     jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
     trials = expand(spec)
-    preflight(spec, trials, pack_size)
+    largest = preflight(spec, trials, pack_size)
     jobs = jobs or cores()
     packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs), jobs)
     axes = {}
@@ -48,7 +49,8 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
         axes["seeds"] = spec.seeds
     return {"name": spec.name, "description": spec.description, "trials": len(trials), "packs": len(packs),
             "pack_sizes": [len(p.trials) for p in packs], "jobs": jobs, "search": spec.search,
-            "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials]}
+            "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials],
+            "memory": largest, "available": available_bytes()}
 
 
 def format_plan(info: dict) -> str:
@@ -57,6 +59,9 @@ def format_plan(info: dict) -> str:
              f"for {info['jobs']} worker(s)"]
     if info["description"]:
         lines.append(f"  {info['description']}")
+    if "memory" in info:
+        lines.append(f"memory: the largest pack needs about {format_bytes(info['memory'])} per worker "
+                     f"({format_bytes(info['available'])} available now)")
     if info["search"]:
         s = info["search"]
         dists = ", ".join(f"{k} ~ {v[0]}{v[1][:2] if v[0] != 'choice' else v[1]}" for k, v in s["dists"].items())

@@ -29,8 +29,9 @@ from .spec import Spec, model_error
 OPTIMIZER_BUFFERS = 2  # the most any rule keeps (Adam's first and second moments)
 
 
-def preflight(spec: Spec, trials, pack_size: int | None = None) -> None:
-    """Raise SpecError (a ConfigError naming spec fields) unless every trial of ``spec`` can start.
+def preflight(spec: Spec, trials, pack_size: int | None = None) -> int:
+    """Raise SpecError (a ConfigError naming spec fields) unless every trial of ``spec`` can start;
+    return the estimated bytes of the largest pack.
 
     ``pack_size``: the most trials per pack the run will use (default: ``MAX_PACK``, the most it
     picks by itself); the memory check assumes the largest pack of each kind."""
@@ -49,12 +50,15 @@ def preflight(spec: Spec, trials, pack_size: int | None = None) -> None:
     counts: dict[tuple, int] = {}
     for t in trials:
         counts[t.pack_key] = counts.get(t.pack_key, 0) + 1
+    largest = 0
     for key, n in counts.items():
         model, data, batch_size, _, dtype = key[:5]
         mdl, ds, data_bytes = resolved[(model, data)]
         with p.at():
-            check_pack_memory(mdl, ds, data_bytes, batch_size, dtype, min(n, pack_size or MAX_PACK))
+            need = check_pack_memory(mdl, ds, data_bytes, batch_size, dtype, min(n, pack_size or MAX_PACK))
+            largest = max(largest, need)
     p.raise_if_any(spec.source)
+    return largest
 
 
 def check_run_options(spec: Spec, jobs=None, pack_size=None, device=None):
@@ -134,15 +138,15 @@ def pack_bytes(mdl, n_rows: int, data_bytes: int, batch: int, dtype: str, trials
             "per_trial": int(at_once * ((1 + OPTIMIZER_BUFFERS) * P * item + ws * item + n_rows * 8))}
 
 
-def check_pack_memory(mdl, ds, data_bytes: int, batch_size, dtype: str, trials: int) -> None:
-    """ConfigError (``model``, ``dataset`` or ``train.batch_size``, whichever needs the most) when a pack
-    of ``trials`` trials will not fit in the memory available now."""
+def check_pack_memory(mdl, ds, data_bytes: int, batch_size, dtype: str, trials: int) -> int:
+    """The estimated bytes of a pack of ``trials`` trials; ConfigError (``model`` or ``dataset``, whichever
+    needs more) when that will not fit in the memory available now."""
     n_rows = ds.n_train if ds is not None else max(1, data_bytes // 16)
     batch = n_rows if batch_size == "full" else min(int(batch_size), n_rows)
     parts = pack_bytes(mdl, n_rows, data_bytes, batch, dtype, trials, cores())
     total = sum(parts.values())
     if total <= memory.available_bytes():
-        return
+        return total
     field = max((("model", parts["parameters"] + parts["per_trial"]), ("dataset", parts["data"])),
                 key=lambda kv: kv[1])[0]
     name = f"{mdl.name} on {ds.name}" if ds is not None else mdl.name
