@@ -4,11 +4,15 @@
 - ``plan SPEC``: what a spec would run, without running it;
 - ``report DIR``: summary table, figures and report.md for a results folder;
 - ``list``: rules, schedules, models and datasets with their settings;
-- ``train``: one pack from flags, printed (no spec file needed).
+- ``train``: one pack from flags, printed (no spec file needed); ``--out FOLDER`` saves it as
+  a results folder that ``report`` and ``oe.load`` read.
 
 Errors go to stderr with exit code 2 and no traceback (``--debug`` shows it); they name
-the spec field or command-line flag at fault. Ctrl-C during ``run`` exits with 130 after
-saying how many trials are saved.
+the spec field or command-line flag at fault (only flags that exist: settings without a flag
+of their own are named as ``--dataset-opt KEY=...`` / ``--model-opt KEY=...``). Running out of
+memory and file-system errors are such errors too. A sweep whose every trial failed exits
+with 1 and prints the first error. Ctrl-C during ``run`` exits with 130 after saying how many
+trials are saved. ``optengine`` alone prints the help; ``--version`` the version.
 """
 
 from __future__ import annotations
