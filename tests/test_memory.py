@@ -166,13 +166,9 @@ def test_pack_estimate_counts_parameters_optimizer_state_workspace_and_data(monk
     need = sum(pf.pack_bytes(mdl, 100, 4000, 10, "float32", 16, pf.cores()).values())
     one = sum(pf.pack_bytes(mdl, 100, 4000, 10, "float32", 1, 1).values())
     monkeypatch.setattr(memory, "available_bytes", lambda: (need + one) // 2)
-
-    class Data:
-        n_train, name = 100, "d"
-
     with pytest.raises(ConfigError) as e:
-        pf.check_pack_memory(mdl, Data(), 4000, 10, "float32", 16)
+        pf.check_pack_memory(mdl, 100, "mlp on d", 4000, 10, "float32", 16)
     assert e.value.field == "model"
     assert "a pack of 16 mlp on d trials (8,003 parameters each, float32" in str(e.value)
     assert "fewer trials per pack fit (--pack-size 1)" in str(e.value)
-    pf.check_pack_memory(mdl, Data(), 4000, 10, "float32", 1)  # one trial fits
+    pf.check_pack_memory(mdl, 100, "mlp on d", 4000, 10, "float32", 1)  # one trial fits

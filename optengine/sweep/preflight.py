@@ -53,9 +53,10 @@ def preflight(spec: Spec, trials, pack_size: int | None = None) -> int:
     largest = 0
     for key, n in counts.items():
         model, data, batch_size, _, dtype = key[:5]
-        mdl, ds, data_bytes = resolved[(model, data)]
+        mdl, n_rows, label, data_bytes = resolved[(model, data)]
         with p.at():
-            need = check_pack_memory(mdl, ds, data_bytes, batch_size, dtype, min(n, pack_size or MAX_PACK))
+            need = check_pack_memory(mdl, n_rows, label, data_bytes, batch_size, dtype,
+                                     min(n, pack_size or MAX_PACK))
             largest = max(largest, need)
     p.raise_if_any(spec.source)
     return largest
@@ -76,14 +77,15 @@ def check_run_options(spec: Spec, jobs=None, pack_size=None, device=None):
 
 
 def _resolve(spec: Spec, model: dict, data: dict | None):
-    """(Model, Dataset or None, bytes of the data arrays), or a ConfigError naming the field."""
+    """(Model, training rows, a name for messages, bytes of the data arrays), or a ConfigError naming the
+    field. The data itself is not kept: a sweep over several datasets holds one at a time."""
     try:
         check_device(spec.train["device"], model)
     except ConfigError as exc:
         raise ConfigError("train.device", str(exc).split(": ", 1)[-1]) from None
     if data is None or data.get("name") == "surface_noise":
         X, Xv, _ = surface_data(data)  # checks n_samples and seed
-        ds, data_bytes = None, X.nbytes + Xv.nbytes
+        ds, data_bytes, n_rows = None, X.nbytes + Xv.nbytes, X.shape[0]
     else:
         try:
             ds = resolve_dataset(data)
@@ -92,13 +94,14 @@ def _resolve(spec: Spec, model: dict, data: dict | None):
                                          f"{memory.format_bytes(memory.available_bytes())} available ({exc})") from None
         data_bytes = sum(_nbytes(getattr(ds, a, None)) for a in
                          ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"))
+        n_rows = ds.n_train
     try:
         mdl = resolve_model(model, ds)
     except ConfigError as exc:
         raise hidden_error(model, exc) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise model_error(model, exc) from None
-    return mdl, ds, data_bytes
+    return mdl, n_rows, f"{mdl.name} on {ds.name}" if ds is not None else mdl.name, data_bytes
 
 
 def hidden_error(model: dict, exc: ConfigError) -> ConfigError:
@@ -138,10 +141,9 @@ def pack_bytes(mdl, n_rows: int, data_bytes: int, batch: int, dtype: str, trials
             "per_trial": int(at_once * ((1 + OPTIMIZER_BUFFERS) * P * item + ws * item + n_rows * 8))}
 
 
-def check_pack_memory(mdl, ds, data_bytes: int, batch_size, dtype: str, trials: int) -> int:
+def check_pack_memory(mdl, n_rows: int, label: str, data_bytes: int, batch_size, dtype: str, trials: int) -> int:
     """The estimated bytes of a pack of ``trials`` trials; ConfigError (``model`` or ``dataset``, whichever
     needs more) when that will not fit in the memory available now."""
-    n_rows = ds.n_train if ds is not None else max(1, data_bytes // 16)
     batch = n_rows if batch_size == "full" else min(int(batch_size), n_rows)
     parts = pack_bytes(mdl, n_rows, data_bytes, batch, dtype, trials, cores())
     total = sum(parts.values())
@@ -149,8 +151,7 @@ def check_pack_memory(mdl, ds, data_bytes: int, batch_size, dtype: str, trials: 
         return total
     field = max((("model", parts["parameters"] + parts["per_trial"]), ("dataset", parts["data"])),
                 key=lambda kv: kv[1])[0]
-    name = f"{mdl.name} on {ds.name}" if ds is not None else mdl.name
-    what = (f"a pack of {trials} {name} trial{'s' if trials != 1 else ''} ({mdl.n_params:,} parameters each, "
+    what = (f"a pack of {trials} {label} trial{'s' if trials != 1 else ''} ({mdl.n_params:,} parameters each, "
             f"{dtype}; parameters {memory.format_bytes(parts['parameters'])}, gradients, optimizer state and "
             f"workspaces {memory.format_bytes(parts['per_trial'])}, data {memory.format_bytes(parts['data'])})")
     try:
