@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, plots
-from .results import atomic_write_bytes, load, read_sweep_info
+from .results import ResultsError, atomic_write_bytes, load, read_sweep_info
 
 
 def _fmt(v) -> str:
@@ -110,7 +110,7 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
             if runs["batch_size"].nunique() > 1:
                 written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric,
                                                            mode=mode))
-        except OSError as exc:
+        except (OSError, ResultsError) as exc:
             problems.append(f"could not write the figures into {fig_dir}: {_reason(exc)}")
         if written:
             md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
@@ -133,7 +133,7 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
             pass
     try:
         atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
-    except OSError as exc:
+    except (OSError, ResultsError) as exc:
         problems.insert(0, f"could not write {folder / 'report.md'}: {_reason(exc)}")
     else:
         written.insert(0, folder / "report.md")
@@ -148,5 +148,9 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     return "\n".join(text)
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
+def _reason(exc: Exception) -> str:
+    """The OS's reason (a ResultsError wraps the OSError it was raised for)."""
+    os_error = exc if isinstance(exc, OSError) else exc.__context__
+    if isinstance(os_error, OSError):
+        return os_error.strerror or str(os_error) or type(os_error).__name__
+    return str(exc)
