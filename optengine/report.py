@@ -103,13 +103,14 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     written, problems = [], []
     if figures:
         fig_dir = folder / "figures"
+        todo = {"lr_sensitivity.png": lambda p: plots.plot_lr_sensitivity(runs, p, metric, mode)}
+        if len(curves):
+            todo["best_curves.png"] = lambda p: plots.plot_best_curves(runs, curves, p, metric, mode)
+        if runs["batch_size"].nunique() > 1:
+            todo["lr_batch_heatmap.png"] = lambda p: plots.plot_lr_batch_heatmap(runs, p, metric, mode=mode)
         try:
-            written.append(plots.plot_lr_sensitivity(runs, fig_dir / "lr_sensitivity.png", metric, mode))
-            if len(curves):
-                written.append(plots.plot_best_curves(runs, curves, fig_dir / "best_curves.png", metric, mode))
-            if runs["batch_size"].nunique() > 1:
-                written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric,
-                                                           mode=mode))
+            for name, plot in todo.items():
+                written.append(plot(fig_dir / name))
         except (OSError, ResultsError) as exc:
             problems.append(f"could not write the figures into {fig_dir}: {_reason(exc)}")
         if written:
