@@ -4,9 +4,15 @@ A *configuration* is a trial without its seed. Metrics are averaged over seeds; 
 configuration with a diverged or failed seed has no mean (NaN) and never ranks best,
 so "best" always means "best among configurations that trained on every seed".
 Losses rank low-is-best, anything else (accuracy, R²) high-is-best, unless ``mode`` says.
+
+Configurations are chosen on validation columns only (``RANK_METRICS``); the test split's
+columns (``TEST_COLUMNS``) are never a ranking metric: ``best_per_optimizer`` shows them beside
+each chosen configuration (mean and std over its seeds), NaN where there is no test split.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,8 +22,10 @@ from .results import load
 from .train import HYPER_COLUMNS
 
 CONFIG_COLUMNS = ["model", "model_spec", "dataset", "dataset_spec", "optimizer", "lr", "batch_size", "epochs",
-                  "schedule", "clip", *HYPER_COLUMNS, "dtype", "device"]
-METRICS = ("final_val_loss", "best_val_loss", "final_val_metric", "final_train_loss")
+                  "schedule", "schedule_settings", "clipping", *HYPER_COLUMNS, "dtype", "device"]
+RANK_METRICS = ("final_val_loss", "best_val_loss", "final_val_metric")
+METRICS = RANK_METRICS  # the columns a configuration may be chosen by
+TEST_COLUMNS = ("final_test_loss", "final_test_metric")
 
 
 SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
@@ -36,18 +44,30 @@ def direction(metric: str, mode: str | None = None, runs: pd.DataFrame | None = 
 
 
 def _check_metric(runs: pd.DataFrame, metric: str) -> None:
-    numeric = [c for c in runs.columns if pd.api.types.is_float_dtype(runs[c]) and c not in CONFIG_COLUMNS]
-    if metric not in runs.columns or metric not in numeric:
-        check_choice("metric", metric, [c for c in METRICS if c in runs.columns] + sorted(set(numeric) - set(METRICS)))
+    """Configurations are chosen on validation: ``metric`` must be one of RANK_METRICS (in ``runs``)."""
+    allowed = [c for c in RANK_METRICS if c in runs.columns]
+    if metric in allowed:
+        return
+    if metric in TEST_COLUMNS or re.search(r"(^|_)test(_|$)", str(metric)):
+        raise ConfigError("metric", f"{metric!r} is measured on the test split, which must not choose the "
+                                    f"configuration (it is shown beside the chosen one); choose on validation: "
+                                    f"{', '.join(allowed)}")
+    check_choice("metric", metric, allowed)
 
 
 def varying(runs: pd.DataFrame, exclude=("optimizer",)) -> list[str]:
-    """Configuration columns with more than one value in ``runs`` (the sweep's axes)."""
+    """Configuration columns with more than one value in ``runs`` (the sweep's axes). ``schedule_settings``
+    counts only where one schedule has several settings at one batch size and epoch count (its resolved
+    ``total_steps`` alone follows those)."""
     out = []
     for c in CONFIG_COLUMNS:
         if c in runs.columns and c not in exclude and runs[c].nunique(dropna=False) > 1:
             if c in HYPER_COLUMNS:  # NaN for rules without the setting does not make an axis
                 if runs.groupby("optimizer", observed=True)[c].nunique(dropna=True).max() <= 1:
+                    continue
+            if c == "schedule_settings":
+                by = [k for k in ("optimizer", "schedule", "batch_size", "epochs") if k in runs.columns]
+                if runs.groupby(by, observed=True, dropna=False)[c].nunique(dropna=False).max() <= 1:
                     continue
             out.append(c)
     return out
@@ -91,8 +111,11 @@ def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFram
 
 
 def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode: str | None = None) -> pd.DataFrame:
-    """Each optimizer's best configuration by the seed-mean of ``metric`` (with std and seed count);
-    one per optimizer and model and dataset when the results hold several (never ranked across them)."""
+    """Each optimizer's best configuration by the seed-mean of the validation ``metric`` (with std and seed
+    count), and beside it the test columns' mean and std over its seeds (``final_test_loss``,
+    ``final_test_loss_std``, ``final_test_metric``, ``final_test_metric_std``; NaN without a test split or
+    when a seed did not train). One per optimizer and model and dataset when the results hold several
+    (never ranked across them)."""
     s = summarize(runs, metric)
     ascending = direction(metric, mode, runs) == "min"
     rows = []
@@ -112,8 +135,22 @@ def best_per_optimizer(runs: pd.DataFrame, metric: str = "final_val_loss", mode:
     shown = [c for c in axes if c in best.columns and not (c.endswith("_spec") and c[:-5] in axes)]
     keep = ["optimizer", *shown, "mean", "std", "seeds", "diverged", "failed", "trial_ids"]
     best = best[keep]
+    for col in TEST_COLUMNS:
+        stats = [_seed_stats(runs, ids, col) for ids in best["trial_ids"]]
+        best[col] = [m for m, _ in stats]
+        best[f"{col}_std"] = [sd for _, sd in stats]
     best.attrs["metric"] = metric
     return best
+
+
+def _seed_stats(runs: pd.DataFrame, trial_ids, column: str) -> tuple[float, float]:
+    """Mean and std (ddof 1) of ``column`` over the given trials; NaN unless every one has a value."""
+    if column not in runs.columns:
+        return np.nan, np.nan
+    v = runs.loc[runs["trial_id"].isin(list(trial_ids)), column].astype("float64")
+    if v.empty or v.isna().any():
+        return np.nan, np.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else np.nan
 
 
 def lr_sensitivity(runs: pd.DataFrame, metric: str = "final_val_loss", mode: str | None = None) -> pd.DataFrame:
@@ -155,4 +192,4 @@ def mean_curve(curves: pd.DataFrame, trial_ids, column: str = "val_loss") -> pd.
 
 
 __all__ = ["load", "summarize", "best_per_optimizer", "lr_sensitivity", "lr_batch_grid", "curves_of",
-           "mean_curve", "varying", "direction"]
+           "mean_curve", "varying", "direction", "RANK_METRICS", "TEST_COLUMNS"]

@@ -4,11 +4,15 @@
 - ``plan SPEC``: what a spec would run, without running it;
 - ``report DIR``: summary table, figures and report.md for a results folder;
 - ``list``: rules, schedules, models and datasets with their settings;
-- ``train``: one pack from flags, printed (no spec file needed).
+- ``train``: one pack from flags, printed (no spec file needed); ``--out FOLDER`` saves it as
+  a results folder that ``report`` and ``oe.load`` read.
 
 Errors go to stderr with exit code 2 and no traceback (``--debug`` shows it); they name
-the spec field or command-line flag at fault. Ctrl-C during ``run`` exits with 130 after
-saying how many trials are saved.
+the spec field or command-line flag at fault (only flags that exist: settings without a flag
+of their own are named as ``--dataset-opt KEY=...`` / ``--model-opt KEY=...``). Running out of
+memory and file-system errors are such errors too. A sweep whose every trial failed exits
+with 1 and prints the first error. Ctrl-C during ``run`` exits with 130 after saying how many
+trials are saved. ``optengine`` alone prints the help; ``--version`` the version.
 """
 
 from __future__ import annotations
@@ -42,9 +46,12 @@ def _value(text: str):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="optengine", description="Numba-JIT optimizer experiments.")
+    p.add_argument("--version", action="version", version=f"optengine {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", metavar="{run,plan,report,list,train}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     add = sub.add_parser
@@ -97,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = t.add_argument_group("output")
     r.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
-    r.add_argument("--out", default=None, help="write runs and curves as Parquet files with this path prefix")
+    r.add_argument("--out", default=None, metavar="FOLDER",
+                   help="save the runs and curves into this results folder (read it with `optengine report "
+                        "FOLDER` or oe.load); a new or empty folder, or one this same command wrote before")
 
     sub.add_parser("list", help="rules, schedules, models and datasets with their settings and defaults",
                    description="Print the update rules, schedules, models and datasets with their settings "
@@ -117,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true",
                      help="delete the results already in the folder and start over")
     run.add_argument("--retry-failed", action="store_true", help="also rerun trials saved as failed")
+    run.add_argument("--repair", action="store_true",
+                     help="move damaged part files (and their partner parts) aside into OUT/damaged/<time>/ "
+                          "and rerun their trials")
     run.add_argument("--pack-size", type=int, default=None, help="most trials per compiled call (default: auto)")
     run.add_argument("--device", default=None, help="cpu or cuda: overrides the spec's train.device")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -127,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("spec", help="the sweep spec (.toml)")
     plan.add_argument("--jobs", type=int, default=None, help="worker processes to plan packs for")
     plan.add_argument("--pack-size", type=int, default=None, help="most trials per pack")
+    plan.add_argument("--device", default=None, help="cpu or cuda: overrides the spec's train.device")
     plan.add_argument("--show", type=int, default=5, help="how many trials to print (default 5)")
     plan.add_argument("--ids", action="store_true", help="print every trial_id")
 
@@ -135,23 +148,54 @@ def _parser() -> argparse.ArgumentParser:
                                      "report.md into the results folder.")
     rep.add_argument("folder", help="a results folder, e.g. results/quickstart")
     rep.add_argument("--metric", default="final_val_loss",
-                     help="ranking metric: final_val_loss (default), best_val_loss, final_val_metric, ...")
+                     help="ranking metric, a validation column: final_val_loss (default), best_val_loss, "
+                          "final_val_metric (the test columns are shown beside the chosen configurations)")
     rep.add_argument("--mode", default=None, help="min or max (default: min for losses, max otherwise)")
     rep.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     return p
 
 
-def _flag(field: str) -> str:
-    """The command-line flag behind a settings field (``trials[3].schedule.step_size`` -> ``--step-size``)."""
+_FLAGS = {"": "--optimizer", "optimizer": "--optimizer", "optimizer.name": "--optimizer", "trials": "--optimizer",
+          "schedule": "--schedule", "schedule.name": "--schedule", "clip": "--clip-norm",
+          "clip.norm": "--clip-norm", "clip.value": "--clip-value", "model": "--model", "model.name": "--model",
+          "model.hidden": "--hidden", "model.sizes": "--sizes", "model.activation": "--activation",
+          "dataset": "--dataset", "dataset.name": "--dataset", "dataset.path": "--path",
+          "dataset.target": "--target", "early_stopping": "--early-stopping",
+          "early_stopping.patience": "--early-stopping", "early_stopping.min_delta": "--early-stopping"}
+
+
+def _flag(field: str, args=None) -> str:
+    """The ``optengine train`` flag behind a settings field (``trials[3].schedule.step_size`` -> ``--step-size``,
+    ``model.hidden_size`` -> ``--model-opt hidden_size=...``); the field itself when no flag sets it."""
     field = re.sub(r"^trials\[\d+\]\.?", "", field)
-    special = {"": "--optimizer", "optimizer": "--optimizer", "optimizer.name": "--optimizer",
-               "schedule.name": "--schedule", "schedule": "--schedule", "clip": "--clip-norm/--clip-value",
-               "clip.norm": "--clip-norm", "clip.value": "--clip-value", "model.name": "--model",
-               "dataset.name": "--dataset", "early_stopping.patience": "--early-stopping", "model": "--model"}
-    if field in special:
-        return special[field]
-    last = field.split(".")[-1].split("[")[0]
-    return "--" + last.replace("_", "-")
+    base = re.sub(r"\[\d+\]$", "", field)
+    if base == "model.sizes" and getattr(args, "sizes", None) is None:
+        base = "model.hidden"  # the sizes were made from --hidden (or its default)
+    if base in _FLAGS:
+        return _FLAGS[base]
+    head, _, key = base.partition(".")
+    if head == "schedule":
+        return f"--{key.replace('_', '-')}" if key in SCHEDULE_FLAGS else "--schedule"
+    if head in ("X", "y") or head == "dataset" and re.fullmatch(r"[Xy]_(train|val|test)", key):
+        return "--path" if getattr(args, "path", None) else "--dataset"  # the data's content
+    if head in ("model", "dataset") and key:
+        return f"--{head}-opt {key.split('.')[0]}=..."
+    flag = "--" + base.split(".")[-1].replace("_", "-")
+    return flag if flag in _train_flags() else field
+
+
+def _train_flags() -> set:
+    return _options("train")
+
+
+def _options(command: str) -> set:
+    """The option strings of a subcommand (``--out``, ``--metric`` ...)."""
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {o for act in sub.choices[command]._actions for o in act.option_strings}
+
+
+# fields of run_sweep / plan / report errors that are their command's options
+_OPTION_FIELDS = ("out", "jobs", "backend", "scheduler", "pack_size", "device", "metric", "mode")
 
 
 def _key_values(items, flag):
@@ -217,13 +261,28 @@ def _cmd_train(a) -> int:
     for h in hyper:
         if not any(h in RULE_HYPER[r] for r in a.optimizer):
             takers = [r for r in RULES if h in RULE_HYPER[r]]
-            raise ConfigError(_flag(h), f"none of the chosen rules takes {h}; it is for {', '.join(takers)}")
+            raise ConfigError(_flag(h, a), f"none of the chosen rules takes {h}; it is for {', '.join(takers)}")
     trials = [{"optimizer": r, "lr": lr, "seed": s, "schedule": schedule, "clip": clip,
                **{h: v for h, v in hyper.items() if h in RULE_HYPER[r]}}
               for r in a.optimizer for lr in a.lr for s in a.seed]
+    command = {"command": "optengine train", "model": model, "dataset": dataset, "trials": trials,
+               "batch_size": batch, "epochs": a.epochs, "dtype": a.dtype, "early_stopping": a.early_stopping,
+               "device": a.device}
+    made = None
+    if a.out:
+        _check_train_folder(Path(a.out), command)  # before any work
+        if not Path(a.out).exists():  # made now, so that a folder that cannot be made fails before training
+            Path(a.out).mkdir(parents=True)
+            made = Path(a.out)
     t0 = time.perf_counter()
-    runs, curves = train_pack(model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
-                              threads=a.threads, early_stopping=a.early_stopping, device=a.device)
+    try:
+        runs, curves = train_pack(model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
+                                  threads=a.threads, early_stopping=a.early_stopping, device=a.device,
+                                  sweep=Path(a.out).name if a.out else "")
+    except BaseException:
+        if made is not None and not any(made.iterdir()):
+            made.rmdir()
+        raise
     wall = time.perf_counter() - t0
     cols = ["optimizer", "lr", "seed", "status", "final_train_loss", "final_val_loss", "final_val_metric",
             "best_epoch", "steps"]
@@ -234,11 +293,62 @@ def _cmd_train(a) -> int:
     print(f"\n{len(trials)} trials, {runs['steps'].sum()} steps in {wall:.2f} s "
           f"(includes compilation on first use; later runs use numba's on-disk cache)")
     if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        runs.to_parquet(f"{a.out}runs.parquet", index=False)
-        curves.to_parquet(f"{a.out}curves.parquet", index=False)
-        print(f"wrote {a.out}runs.parquet and {a.out}curves.parquet")
+        _save_train_folder(Path(a.out), command, runs, curves, a)
+        print(f"saved {len(runs)} trials in {a.out}; next: optengine report {a.out}")
     return 0
+
+
+def _check_train_folder(folder: Path, command: dict) -> None:
+    """``train --out``: a new or empty folder, or one that this same command wrote (its trials are replaced)."""
+    from .errors import ConfigError
+    from .results import read_sweep_info
+    from .sweep.trial import canonical
+
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("--out", f"{folder} exists and is not a folder")
+    if not folder.is_dir() or not [p for p in folder.iterdir() if p.name not in (".lock", ".inflight")]:
+        return
+    info = read_sweep_info(folder)
+    if info is None:
+        raise ConfigError("--out", f"{folder} is not empty and holds no optengine results (no sweep.json); "
+                                   "choose another folder with --out")
+    if canonical(info.get("spec")) != canonical(command):
+        what = "another optengine train command" if (info.get("spec") or {}).get("command") else \
+            f"the sweep {info.get('name')!r}"
+        raise ConfigError("--out", f"{folder} holds the results of {what}; choose another folder with --out")
+
+
+def _save_train_folder(folder: Path, command: dict, runs, curves, a) -> None:
+    """Save one pack as a results folder, the way ``optengine run`` saves its packs."""
+    import json
+
+    from .results import FORMAT, atomic_write_bytes, next_part_number, remove_leftovers, write_pack
+    from .sweep import manifest
+    from .sweep.runner import _locked, _save_environment
+    from .train import trial_id
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        _check_train_folder(folder, command)  # again, under the lock
+        info = {"format": FORMAT, "name": folder.name, "trials": len(runs), "spec": command,
+                "trial_ids": list(runs["trial_id"])}
+        if "final_test_loss" in runs.columns:
+            info["splits"] = "train/val/test"
+        manifest.record(folder, [folder / "sweep.json"])
+        atomic_write_bytes(folder / "sweep.json", json.dumps(info, indent=1, sort_keys=True, default=str).encode())
+        remove_leftovers(folder)
+        model_spec = json.dumps(command["model"], sort_keys=True)
+        dataset_spec = json.dumps(command["dataset"], sort_keys=True)
+        config = [c for c in runs.columns if c not in ("trial_id", "seed") and c in _CONFIG_COLUMNS]
+        ids = [trial_id({**{c: r[c] for c in config}, "model_spec": model_spec, "dataset_spec": dataset_spec})
+               for r in runs.to_dict("records")]
+        runs = runs.assign(config_id=ids, model_spec=model_spec, dataset_spec=dataset_spec, device=a.device)
+        write_pack(folder, next_part_number(folder), runs, curves)
+        _save_environment(folder, "train", 1, a.threads, a.device, None)
+
+
+_CONFIG_COLUMNS = ("model", "dataset", "optimizer", "lr", "batch_size", "epochs", "schedule", "schedule_settings",
+                   "clip", "clipping", *HYPER_FLAGS, "dtype")
 
 
 def _batch_int(text):
@@ -286,7 +396,7 @@ def _cmd_run(a) -> int:
 
         try:
             runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
-                             pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed,
+                             pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed, repair=a.repair,
                              messages=True, device=a.device)
         except Interrupted as exc:
             print(f"\noptengine: {exc}", file=sys.stderr)
@@ -298,6 +408,12 @@ def _cmd_run(a) -> int:
     print(f"{len(runs)} trials in {folder}: " + ", ".join(f"{status.get(k, 0)} {k}" for k in
                                                           ("ok", "diverged", "failed"))
           + f" ({time.perf_counter() - t0:.1f} s)")
+    failed = runs[runs["status"].astype(str) == "failed"] if len(runs) else runs
+    if len(runs) and len(failed) == len(runs):
+        print(f"optengine: error: every trial failed; the first ({failed['trial_id'].iloc[0]}): "
+              f"{_last_line(failed['error'].iloc[0])} (the runs table's error column holds each traceback)",
+              file=sys.stderr)
+        return 1
     if a.report:
         print(report(folder))
     else:
@@ -305,10 +421,15 @@ def _cmd_run(a) -> int:
     return 0
 
 
+def _last_line(text) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no error recorded)"
+
+
 def _cmd_plan(a) -> int:
     from .sweep.plan import format_plan, plan
 
-    info = plan(a.spec, jobs=a.jobs, pack_size=a.pack_size, show=a.show)
+    info = plan(a.spec, jobs=a.jobs, pack_size=a.pack_size, show=a.show, device=a.device)
     print(format_plan(info))
     if a.ids:
         print("\n".join(info["trial_ids"]))
@@ -323,7 +444,11 @@ def _cmd_report(a) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     from .errors import ConfigError
 
     commands = {"train": _cmd_train, "list": _cmd_list, "run": _cmd_run, "plan": _cmd_plan,
@@ -336,23 +461,37 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("optengine: interrupted", file=sys.stderr)
         return 130
-    except ConfigError as exc:
-        if args.debug:
+    except Exception as exc:
+        if args.debug or not isinstance(exc, (ConfigError, MemoryError, ValueError, OverflowError, OSError)):
             raise
-        if args.command != "train":
-            print(f"optengine: error: {exc}", file=sys.stderr)
-            return 2
-        flag = _flag(exc.field)
-        text = str(exc)
-        if flag.startswith("--") and not exc.field.startswith("--"):
-            text = f"{flag}: {text}"
-        print(f"optengine: error: {text}", file=sys.stderr)
+        print(f"optengine: error: {_error_text(exc, args)}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, OverflowError, OSError) as exc:
-        if args.debug:
-            raise
-        print(f"optengine: error: {exc}", file=sys.stderr)
-        return 2
+
+
+def _error_text(exc: Exception, args) -> str:
+    """One clean line (or a spec's problem list) for an error the user can act on."""
+    from .errors import ConfigError
+    from .memory import available_bytes, format_bytes
+
+    if isinstance(exc, ConfigError):
+        if args.command == "train" and not exc.field.startswith("--"):
+            if args.model == "mlp" and args.sizes is None:
+                from .sweep.preflight import hidden_error
+
+                exc = hidden_error({"hidden": args.hidden or [100, 100]}, exc)
+            flag = _flag(exc.field, args)
+            return f"{flag}: {exc}" if flag.startswith("--") else str(exc)
+        option = "--" + exc.field.replace("_", "-")
+        if exc.field in _OPTION_FIELDS and option in _options(args.command) and str(exc).startswith(exc.field + ": "):
+            return option + str(exc)[len(exc.field):]  # run_sweep's "out" is the command's --out
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return (f"this needs more memory than the {format_bytes(available_bytes())} available"
+                + (f" ({exc})" if str(exc) else "") + "; use a smaller dataset, model or batch")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        return f"{where}: {exc.strerror or exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

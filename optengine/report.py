@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from . import analysis, plots
-from .results import atomic_write_bytes, load, read_sweep_info
+from .results import ResultsError, atomic_write_bytes, load, read_sweep_info
+from .sweep import manifest
 
 
 def _fmt(v) -> str:
@@ -35,8 +37,16 @@ def _md_table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _mean_std(m, s) -> str:
+    if isinstance(m, float) and math.isnan(m):
+        return "-"
+    return f"{_fmt(m)} ± {s:.2g}" if not math.isnan(s) else _fmt(m)
+
+
 def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.DataFrame:
-    """Best configuration per optimizer with the metric as ``mean ± std`` and the rule's divergence count."""
+    """Best configuration per optimizer, chosen on the validation ``metric`` (``mean ± std`` over seeds), with
+    the other validation column, the test columns (``mean ± std``; ``n/a`` without a test split) and the
+    rule's divergence count."""
     best = analysis.best_per_optimizer(runs, metric, mode)
     other = "final_val_metric" if metric != "final_val_metric" else "final_val_loss"
     other_mean = {}
@@ -46,15 +56,22 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None) -> pd.D
     per_rule = runs.groupby("optimizer", observed=True, sort=False)["status"]
     bad = per_rule.agg(lambda s: f"{int((s.astype(str) != 'ok').sum())}/{len(s)}")
     table = best.drop(columns=["trial_ids", "diverged", "failed"]).copy()
-    table[metric] = [f"{_fmt(m)} ± {s:.2g}" if not math.isnan(s) else _fmt(m)
-                     for m, s in zip(best["mean"], best["std"])]
+    table[metric] = [_mean_std(m, s) for m, s in zip(best["mean"], best["std"])]
     table[other] = [other_mean[i] for i in best.index]
+    for col in analysis.TEST_COLUMNS:
+        measured = col in runs.columns and runs[col].notna().any()
+        table[col] = [_mean_std(m, s) if measured else "n/a" for m, s in zip(best[col], best[f"{col}_std"])]
     table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
-    return table.drop(columns=["mean", "std"])
+    axes = [c for c in table.columns if c not in ("mean", "std", "seeds", metric, other, "diverged or failed")
+            and c not in analysis.TEST_COLUMNS and not c.endswith("_std")]
+    return table[[*axes, metric, other, *analysis.TEST_COLUMNS, "seeds", "diverged or failed"]]
 
 
 def report(folder, metric: str = "final_val_loss", mode: str | None = None, figures: bool = True) -> str:
-    """Write ``report.md`` and figures into ``folder``; return the terminal summary."""
+    """Write ``report.md`` and figures into ``folder``; return the terminal summary.
+
+    A folder that cannot be written (read-only, full disk) still gets its summary; the summary then
+    says what could not be written, where, and why."""
     folder = Path(folder)
     runs, curves = load(folder)
     info = read_sweep_info(folder) or {}
@@ -68,28 +85,38 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     head += f" ({counts})"
     table = best_table(runs, metric, mode)
     direction = analysis.direction(metric, mode, runs)
-    text = [head, f"best configuration per optimizer by {metric} ({'lower' if direction == 'min' else 'higher'} "
-                  "is better; mean ± std over seeds; configurations with a diverged or failed seed are not ranked):",
-            _text_table(_table(table))]
+    tests = ", ".join(analysis.TEST_COLUMNS)
+    how = (f"best configuration per optimizer, chosen on validation, reported on test: chosen by {metric} "
+           f"({'lower' if direction == 'min' else 'higher'} is better; mean ± std over seeds; configurations with "
+           f"a diverged or failed seed are not ranked); {tests}: the test split, evaluated once after training, "
+           "mean ± std over the same seeds (n/a: these results have no test split)")
+    text = [head, textwrap.fill(how + ":", 110), _text_table(_table(table))]
 
     md = [f"# Sweep `{name}`", ""]
     description = (info.get("spec") or {}).get("description")
     if description:
         md += [description, ""]
-    md += [head + ".", "", f"## Best configuration per optimizer (by `{metric}`)", "",
-           _md_table(_table(table)), ""]
+    md += [head + ".", "", f"## Best configuration per optimizer (chosen on validation `{metric}`, reported on test)",
+           "", how[0].upper() + how[1:] + ".", "", _md_table(_table(table)), ""]
     sens = analysis.lr_sensitivity(runs, metric, mode)
     md += [f"## Learning-rate sensitivity (`{metric}`, best over other settings, mean over seeds)", "",
            _md_table(_table(sens.reset_index())), ""]
-    written = []
+    written, problems = [], []
     if figures:
         fig_dir = folder / "figures"
-        written.append(plots.plot_lr_sensitivity(runs, fig_dir / "lr_sensitivity.png", metric, mode))
+        todo = {"lr_sensitivity.png": lambda p: plots.plot_lr_sensitivity(runs, p, metric, mode)}
         if len(curves):
-            written.append(plots.plot_best_curves(runs, curves, fig_dir / "best_curves.png", metric, mode))
+            todo["best_curves.png"] = lambda p: plots.plot_best_curves(runs, curves, p, metric, mode)
         if runs["batch_size"].nunique() > 1:
-            written.append(plots.plot_lr_batch_heatmap(runs, fig_dir / "lr_batch_heatmap.png", metric, mode=mode))
-        md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
+            todo["lr_batch_heatmap.png"] = lambda p: plots.plot_lr_batch_heatmap(runs, p, metric, mode=mode)
+        try:
+            manifest.record(folder, [fig_dir / name for name in todo])  # before writing: --fresh may delete them
+            for name, plot in todo.items():
+                written.append(plot(fig_dir / name))
+        except (OSError, ResultsError) as exc:
+            problems.append(f"could not write the figures into {fig_dir}: {_reason(exc)}")
+        if written:
+            md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in written] + [""]
     failed = runs[runs["status"].astype(str) == "failed"]
     if len(failed):
         md += ["## Failed trials", ""]
@@ -104,10 +131,32 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
             md += ["## Environment (last run)", "", f"{rec.get('host')}, {rec.get('cores')} cores, backend "
                    f"{rec.get('backend')} x {rec.get('jobs')} jobs, trainer threads per worker "
                    f"{rec.get('numba_threads_per_worker')}, device {rec.get('device')}; "
-                   + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
-        except (ValueError, IndexError, AttributeError):
+                   + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items())
+                   + (f"; optengine commit {rec['git_commit'][:12]}{' (modified)' if rec.get('git_dirty') else ''}"
+                      if rec.get("git_commit") else ""), ""]
+        except (ValueError, IndexError, AttributeError, KeyError, TypeError, OSError):
             pass
-    atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
-    text.append(f"\nwrote {folder / 'report.md'}" + (f" and {len(written)} figure(s) in {folder / 'figures'}"
-                                                     if written else ""))
+    try:
+        manifest.record(folder, [folder / "report.md"])
+        atomic_write_bytes(folder / "report.md", "\n".join(md).encode())
+    except (OSError, ResultsError) as exc:
+        problems.insert(0, f"could not write {folder / 'report.md'}: {_reason(exc)}")
+    else:
+        written.insert(0, folder / "report.md")
+    wrote = [f"wrote {folder / 'report.md'}"] if (folder / "report.md") in written else []
+    figs = [p for p in written if p.suffix == ".png"]
+    if figs:
+        wrote.append(f"{len(figs)} figure(s) in {folder / 'figures'}")
+    text.append("")
+    if wrote:
+        text.append(" and ".join(wrote))
+    text += problems
     return "\n".join(text)
+
+
+def _reason(exc: Exception) -> str:
+    """The OS's reason (a ResultsError wraps the OSError it was raised for)."""
+    os_error = exc if isinstance(exc, OSError) else exc.__context__
+    if isinstance(os_error, OSError):
+        return os_error.strerror or str(os_error) or type(os_error).__name__
+    return str(exc)

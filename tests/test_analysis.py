@@ -25,14 +25,19 @@ def make_runs():
                         status, loss = "diverged", np.nan
                     rows.append({"trial_id": f"{opt}-{lr}-{batch}-{seed}", "sweep": "t", "model": "mlp",
                                  "dataset": "iris", "optimizer": opt, "lr": lr, "batch_size": batch, "epochs": 2,
-                                 "seed": seed, "schedule": "constant", "clip": "none", "dtype": "float32",
+                                 "seed": seed, "schedule": "constant", "schedule_settings": "constant()",
+                                 "clipping": "none", "dtype": "float32",
                                  "status": status, "error": "", "final_train_loss": loss, "final_val_loss": loss,
                                  "final_val_metric": 1 - (loss if np.isfinite(loss) else 1.0),
-                                 "best_val_loss": loss, "best_epoch": 2, "steps": 10, "diverged_at_step": -1,
-                                 "early_stopped": False, "wall_s": 0.1, "model_spec": "{}", "dataset_spec": "{}",
-                                 "device": "cpu"})
+                                 "best_val_loss": loss, "best_epoch": 2,
+                                 # test = validation + 0.3 (+ 0.01 for seed 1): known answers beside the choice
+                                 "final_test_loss": loss + 0.3 + 0.01 * seed,
+                                 "final_test_metric": 0.7 - (loss if np.isfinite(loss) else np.nan),
+                                 "steps": 10, "diverged_at_step": -1,
+                                 "early_stopped": False, "wall_s": 0.1, "compile_s": 0.01, "model_spec": "{}",
+                                 "dataset_spec": "{}", "device": "cpu"})
     runs = pd.DataFrame(rows)
-    for c in RUNS_SCHEMA.names:
+    for c in RUNS_SCHEMA.names:  # (format 2's columns are all above; format 1's clip stays NaN)
         if c not in runs:
             runs[c] = np.nan
     runs["status"] = pd.Categorical(runs["status"], categories=["ok", "diverged", "failed"])
@@ -117,3 +122,110 @@ def test_figures_and_report_are_written(tmp_path):
     names = {p.name for p in (folder / "figures").iterdir()}
     assert names == {"lr_sensitivity.png", "best_curves.png", "lr_batch_heatmap.png"}
     assert "lr_batch_heatmap.png" in (folder / "report.md").read_text()
+
+
+# -- chosen on validation, reported on test ----------------------------------------------------------
+
+def test_best_per_optimizer_shows_the_test_columns_of_the_chosen_configuration():
+    best = analysis.best_per_optimizer(make_runs(), "final_val_loss")
+    # sgd's choice: lr 0.01, batch 16: val 1.016 / 1.036, test 1.316 / 1.346
+    assert best.loc[0, "final_test_loss"] == pytest.approx(1.331)
+    assert best.loc[0, "final_test_loss_std"] == pytest.approx(np.std([1.316, 1.346], ddof=1))
+    assert best.loc[1, "final_test_metric"] == pytest.approx(0.7 - 0.526)
+    assert best["mean"].tolist() == pytest.approx([1.026, 0.526])  # the ranking itself is on validation
+
+
+@pytest.mark.parametrize("metric", ["final_test_loss", "final_test_metric"])
+def test_a_test_column_is_refused_as_the_ranking_metric(metric, tmp_path, capsys):
+    runs = make_runs()
+    for fn in (analysis.best_per_optimizer, analysis.summarize, analysis.lr_sensitivity, analysis.lr_batch_grid):
+        with pytest.raises(ConfigError) as e:
+            fn(runs, metric)
+        assert e.value.field == "metric"
+        assert "test split" in str(e.value) and "final_val_loss, best_val_loss, final_val_metric" in str(e.value)
+    from optengine.cli import main
+
+    folder = _folder(tmp_path, runs)
+    assert main(["report", str(folder), "--metric", metric]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optengine: error: --metric: ") and "final_val_loss" in err
+    assert not (folder / "report.md").exists()
+
+
+def test_other_columns_are_refused_too():
+    with pytest.raises(ConfigError, match="allowed: final_val_loss, best_val_loss, final_val_metric"):
+        analysis.best_per_optimizer(make_runs(), "wall_s")
+
+
+def _folder(tmp_path, runs, curves=None):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(json.dumps({"format": 1, "name": "t", "trials": len(runs), "spec": {}}))
+    write_pack(folder, 1, runs, make_curves(runs) if curves is None else curves)
+    return folder
+
+
+def test_report_says_chosen_on_validation_reported_on_test(tmp_path, monkeypatch):
+    import optengine.report as rep
+
+    runs = make_runs()
+    monkeypatch.setattr(rep, "load", lambda folder: (runs, make_curves(runs)))  # with format 2's columns
+    folder = _folder(tmp_path, runs)
+    text = rep.report(folder, figures=False)
+    assert "chosen on validation, reported on test" in text
+    header = next(line for line in text.splitlines() if line.startswith("optimizer"))
+    assert header.split() == ["optimizer", "lr", "batch_size", "final_val_loss", "final_val_metric", "final_test_loss",
+                              "final_test_metric", "seeds", "diverged", "or", "failed"]
+    sgd = next(line for line in text.splitlines() if line.startswith("sgd"))
+    assert "1.331 ± 0.021" in sgd
+    md = (folder / "report.md").read_text()
+    assert "chosen on validation" in md and "reported on test" in md and "1.331 ± 0.021" in md
+
+
+def test_report_of_an_old_folder_shows_test_as_n_a(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "results_v1", folder)
+    text = report(folder, figures=False)
+    rows = [line for line in text.splitlines() if line[:4] in ("sgd ", "adam")]
+    assert rows and all(line.count("n/a") == 2 for line in rows), text
+    assert "chosen on validation, reported on test" in text
+
+
+def test_schedules_group_by_name_and_show_their_settings():
+    runs = make_runs()
+    cos = runs.copy()
+    cos["trial_id"] = cos["trial_id"] + "-cos"
+    cos["schedule"] = "cosine"
+    cos["schedule_settings"] = np.where(cos["lr"] == 0.01, "cosine(lr_min=0,total_steps=10,warmup_steps=2)",
+                                        "cosine(lr_min=0,total_steps=10,warmup_steps=5)")
+    cos["final_val_loss"] = cos["final_val_loss"] - 0.05
+    both = pd.concat([runs, cos], ignore_index=True)
+    assert "schedule" in analysis.varying(both) and "schedule_settings" in analysis.varying(both)
+    best = analysis.best_per_optimizer(both)
+    assert list(best["schedule"]) == ["cosine", "cosine"]
+    assert best.loc[0, "schedule_settings"] == "cosine(lr_min=0,total_steps=10,warmup_steps=2)"
+    # one setting per schedule name (its total_steps follows the batch size): not an axis of its own
+    one = cos.assign(schedule_settings=[f"cosine(total_steps={b})" for b in cos["batch_size"]])
+    assert analysis.varying(pd.concat([runs, one], ignore_index=True)) == ["lr", "batch_size", "schedule"]
+
+
+def test_report_still_prints_when_the_folder_cannot_be_written(tmp_path, monkeypatch):
+    """A read-only folder (simulated: the tests may run as root, who writes anyway)."""
+    import optengine.report as rep
+
+    runs = make_runs()
+    folder = _folder(tmp_path, runs)
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(rep, "atomic_write_bytes", denied)
+    monkeypatch.setattr(plots, "_save", lambda fig, path: denied(path))
+    text = rep.report(folder)
+    assert "sweep t: 16 trials" in text and "best configuration per optimizer" in text
+    assert f"could not write {folder / 'report.md'}: Permission denied" in text
+    assert f"could not write the figures into {folder / 'figures'}: Permission denied" in text
+    assert "wrote" not in text

@@ -1,20 +1,63 @@
 """The command line: a tiny pack end to end, list, and clean errors."""
 
-import pandas as pd
+import contextlib
+import os
+import re
+import shutil
+import subprocess
 
-from optengine.cli import main
+import pytest
+
+import optengine as oe
+from optengine.cli import _options, main
 
 
-def test_train_prints_runs_and_writes_parquet(tmp_path, capsys):
-    rc = main(["train", "--model", "mlp", "--hidden", "8", "--dataset", "iris", "--optimizer", "sgd,adam",
-               "--lr", "0.01,0.1", "--epochs", "2", "--batch-size", "full", "--schedule", "cosine",
-               "--clip-norm", "1", "--out", str(tmp_path / "x_")])
-    out = capsys.readouterr().out
+def _col(runs, new, old):
+    """A results column by its format-2 name, or its format-1 name before that change is merged."""
+    return runs[new] if new in runs.columns else runs[old]
+
+
+def test_train_prints_runs_and_saves_a_results_folder(tmp_path, capsys):
+    out = tmp_path / "myrun"
+    argv = ["train", "--model", "mlp", "--hidden", "8", "--dataset", "iris", "--optimizer", "sgd,adam",
+            "--lr", "0.01,0.1", "--seed", "0,1", "--epochs", "2", "--batch-size", "full", "--schedule", "cosine",
+            "--clip-norm", "1", "--out", str(out)]
+    rc = main(argv)
+    text = capsys.readouterr().out
     assert rc == 0
-    assert "4 trials" in out and "adam" in out
-    runs = pd.read_parquet(tmp_path / "x_runs.parquet")
-    curves = pd.read_parquet(tmp_path / "x_curves.parquet")
-    assert len(runs) == 4 and len(curves) == 8 and set(runs["clip"]) == {"norm=1.0"}
+    assert "8 trials" in text and "adam" in text and f"optengine report {out}" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myrun"]  # no myrunruns.parquet beside it
+    runs, curves = oe.load(out)
+    assert len(runs) == 8 and len(curves) == 16 and set(_col(runs, "clipping", "clip")) == {"norm=1.0"}
+    assert (runs["sweep"] == "myrun").all() and (runs["device"] == "cpu").all()
+    assert runs.groupby("config_id")["seed"].nunique().eq(2).all() and runs["config_id"].nunique() == 4
+    assert main(["report", str(out)]) == 0
+    assert "sgd" in capsys.readouterr().out and (out / "report.md").is_file()
+    assert main(argv) == 0  # the same command again: its trials are replaced, nothing mixed in
+    capsys.readouterr()
+    assert len(oe.load(out)[0]) == 8
+
+
+def test_train_out_refuses_foreign_and_other_folders_before_training(tmp_path, capsys):
+    base = ["train", "--hidden", "4", "--dataset", "iris", "--epochs", "1"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    assert main([*base, "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optengine: error: --out: ") and "no optengine results" in err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    other = tmp_path / "other"
+    assert main([*base, "--out", str(other)]) == 0
+    capsys.readouterr()
+    before = sorted(p.relative_to(other) for p in other.rglob("*"))
+    assert main([*base, "--lr", "0.1", "--out", str(other)]) == 2  # a different command
+    err = capsys.readouterr().err
+    assert "another optengine train command" in err and "--out" in err
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == before
+    bad = tmp_path / "bad"
+    assert main([*base, "--optimizer", "adamm", "--out", str(bad)]) == 2  # invalid: no folder is left
+    assert not bad.exists()
 
 
 def test_list_shows_everything(capsys):
@@ -40,12 +83,13 @@ def test_every_setting_has_a_flag(tmp_path, capsys):
     rc = main(["train", "--dataset", "file", "--path", str(csv), "--target", "label", "--hidden", "4",
                "--optimizer", "momentum,adamw", "--momentum", "0.8", "--weight-decay", "0.1", "--l2", "1e-4",
                "--schedule", "step", "--step-size", "3", "--gamma", "0.5", "--unit", "epoch",
-               "--early-stopping", "50", "--epochs", "4", "--out", str(tmp_path / "new" / "r_")])
+               "--early-stopping", "50", "--epochs", "4", "--out", str(tmp_path / "new" / "r")])
     assert rc == 0, capsys.readouterr().err
-    runs = pd.read_parquet(tmp_path / "new" / "r_runs.parquet")
+    runs = oe.load(tmp_path / "new" / "r")[0]
     assert runs.set_index("optimizer")["momentum"].to_dict()["momentum"] == 0.8
     assert runs.set_index("optimizer")["weight_decay"].to_dict()["adamw"] == 0.1
-    assert (runs["l2"] == 1e-4).all() and (runs["schedule"] == "step(step_size=3,gamma=0.5,unit=epoch)").all()
+    assert (runs["l2"] == 1e-4).all()
+    assert (_col(runs, "schedule_settings", "schedule") == "step(step_size=3,gamma=0.5,unit=epoch)").all()
 
 
 def test_surfaces_default_to_their_noise_data(capsys):
@@ -85,3 +129,134 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
 
     with pytest.raises(ConfigError, match="file not found"):
         main(["run", str(tmp_path / "nope.toml"), "--debug"])
+
+
+def test_error_messages_name_only_flags_that_exist(tmp_path, capsys):
+    """Every --flag in a train error is a real option (dataset/model settings without a flag of their
+    own are named as --dataset-opt KEY=... / --model-opt KEY=...)."""
+    many = tmp_path / "many_ints.csv"
+    many.write_text("a,label\n" + "\n".join(f"{i % 7},{i}" for i in range(80)))
+    file = ["--dataset", "file", "--path", str(many), "--target", "label"]
+    cases = [
+        (file, "--dataset-opt task="),
+        ([*file, "--dataset-opt", "task=classification", "--dataset-opt", "features=nope"], "--dataset-opt features="),
+        (["--dataset", "iris", "--dataset-opt", "val_fraction=2"], "--dataset-opt val_fraction="),
+        (["--dataset", "iris", "--dataset-opt", "nope=1"], "--dataset-opt nope="),
+        (["--dataset", "iris", "--model-opt", "loss=mse"], "--model"),
+        (["--dataset", "iris", "--hidden", "4,0"], "--hidden: model.hidden[1]"),
+        (["--dataset", "iris", "--sizes", "4,0,3"], "--sizes: model.sizes[1]"),
+        (["--model", "gru", "--model-opt", "hidden_size=0", "--dataset", "iris"], "--model-opt hidden_size="),
+        (["--dataset", "iris", "--schedule", "cosine", "--lr-min", "5"], "--lr-min"),
+        (["--dataset", "iris", "--clip-value", "-1"], "--clip-value"),
+        (["--dataset", "iris", "--early-stopping", "0"], "--early-stopping"),
+        (["--dataset", "iris", "--batch-size", "0"], "--batch-size"),
+        (["--dataset", "iris", "--seed", "-1"], "--seed"),
+        (["--model", "softmax_regression", "--dataset", "diabetes"], "--model-opt n_classes="),
+    ]
+    real = _options("train")
+    for extra, expected in cases:
+        rc = main(["train", "--epochs", "1", *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith(f"optengine: error: {expected}"), (extra, err)
+        assert "Traceback" not in err
+        named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", err))
+        assert named <= real, (extra, named - real, err)
+
+
+def test_version_and_bare_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and re.fullmatch(r"optengine \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: optengine") and "train" in out and "report" in out
+
+
+SPEC = """
+name = "t"
+[model]
+name = "mlp"
+hidden = [4]
+[dataset]
+name = "iris"
+[train]
+epochs = 1
+[optimizer]
+name = ["sgd", "adam"]
+lr = 0.1
+"""
+
+
+def test_a_sweep_whose_every_trial_failed_exits_1_with_the_first_error(tmp_path, capsys, monkeypatch):
+    import optengine.sweep.worker as worker
+
+    def fail(payload, trials, threads):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(worker, "_train", fail)
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    rc = main(["run", str(spec), "--out", str(tmp_path / "res"), "--backend", "sequential", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "every trial failed" in err and "RuntimeError: injected failure" in err and "Traceback" not in err
+
+
+def test_os_errors_are_one_clean_line_naming_the_path(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    target = "/proc/optengine-cannot-be-made"  # not creatable, even by root
+    rc = main(["run", str(spec), "--out", target, "--backend", "sequential", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and target in err and "Traceback" not in err, err
+    rc = main(["train", "--hidden", "4", "--dataset", "iris", "--epochs", "1", "--out", target + "/x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "/proc/optengine-cannot-be-made" in err, err
+
+
+def test_memory_error_is_a_clean_error(monkeypatch, capsys):
+    import importlib
+
+    def boom(*args, **kwargs):
+        raise MemoryError("Unable to allocate 37.3 GiB for an array with shape (100000000, 50)")
+
+    monkeypatch.setattr(importlib.import_module("optengine.train"), "train_pack", boom)
+    rc = main(["train", "--dataset", "iris", "--hidden", "4"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs more memory than the" in err and "available" in err and "37.3 GiB" in err
+    assert "Traceback" not in err
+
+
+@contextlib.contextmanager
+def _read_only(folder):
+    """``folder`` made unwritable: mode 555, or for root (who writes anyway) the immutable attribute."""
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+        try:
+            yield
+        finally:
+            os.chmod(folder, 0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("root, and no chattr +i here: cannot make a folder read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_report_on_a_read_only_folder_still_prints_its_summary(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    out = tmp_path / "res"
+    assert main(["run", str(spec), "--out", str(out), "--backend", "sequential", "--no-progress"]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in out.iterdir())
+    with _read_only(out):
+        assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "best configuration per optimizer" in text
+    assert re.search(rf"^could not write {re.escape(str(out / 'report.md'))}: (Permission denied|Operation not "
+                     "permitted)$", text, re.M), text
+    assert re.search(rf"^could not write the figures into {re.escape(str(out / 'figures'))}: \w", text, re.M), text
+    assert sorted(p.name for p in out.iterdir()) == before

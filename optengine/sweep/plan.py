@@ -1,19 +1,27 @@
-"""``optengine plan``: what a spec would run (trials, packs, axes, first trials), without running it."""
+"""``optengine plan``: what a spec would run (trials, packs, axes, first trials), without running it.
+
+It runs the same checks as ``optengine run`` (``preflight``: data loaded, models resolved against it,
+device, memory), so a spec that ``plan`` accepts is one that ``run`` starts."""
 
 from __future__ import annotations
 
 import json
 
+from ..memory import available_bytes, format_bytes
 from .environment import cores
 from .expand import expand
 from .packs import default_pack_size, make_packs
+from .preflight import check_run_options, preflight
 from .spec import load_spec
 
 
-def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5) -> dict:
-    """A dict describing the sweep; ``format_plan`` turns it into text."""
+def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5,
+         device: str | None = None) -> dict:
+    """A dict describing the sweep; ``format_plan`` turns it into text. ``device`` overrides train.device."""
     spec = load_spec(spec)
+    jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
     trials = expand(spec)
+    largest = preflight(spec, trials, pack_size)
     jobs = jobs or cores()
     packs = make_packs(trials, pack_size or default_pack_size(len(trials), jobs), jobs)
     axes = {}
@@ -41,7 +49,8 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
         axes["seeds"] = spec.seeds
     return {"name": spec.name, "description": spec.description, "trials": len(trials), "packs": len(packs),
             "pack_sizes": [len(p.trials) for p in packs], "jobs": jobs, "search": spec.search,
-            "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials]}
+            "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials],
+            "memory": largest, "available": available_bytes()}
 
 
 def format_plan(info: dict) -> str:
@@ -50,6 +59,9 @@ def format_plan(info: dict) -> str:
              f"for {info['jobs']} worker(s)"]
     if info["description"]:
         lines.append(f"  {info['description']}")
+    if "memory" in info:
+        lines.append(f"memory: the largest pack needs about {format_bytes(info['memory'])} per worker "
+                     f"({format_bytes(info['available'])} available now)")
     if info["search"]:
         s = info["search"]
         dists = ", ".join(f"{k} ~ {v[0]}{v[1][:2] if v[0] != 'choice' else v[1]}" for k, v in s["dists"].items())

@@ -5,7 +5,8 @@
 1. the spec is validated and expanded (nothing is written when it is invalid);
 2. the results folder is checked: a folder holding a different sweep is refused (``fresh=True``
    replaces its results), a folder that optengine did not write is refused;
-3. every dataset is loaded and every model resolved against it (errors name the spec field);
+3. ``preflight`` (shared with ``optengine plan``): every dataset is loaded, every model resolved
+   against it, the device checked and every pack's memory estimated (errors name the spec field);
 4. under an exclusive lock on the folder, the spec and an environment record are saved, the
    trials already in the folder are skipped (resume), and the rest run pack by pack. Each
    finished pack is written at once (``results.write_pack``), so Ctrl-C or ``kill -9`` loses
@@ -33,26 +34,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ConfigError, check_choice, check_number
-from ..results import (atomic_write_bytes, next_part_number, read_results, read_sweep_info,
-                       remove_leftovers, write_pack)
-from ..train import check_device, resolve_dataset, resolve_model, surface_data
-from . import environment, worker_pool
+from ..errors import ConfigError, check_choice
+from ..results import (PART_RE, SPLITS, DamagedResults, ResultsError, atomic_write_bytes, next_part_number,
+                       os_errors, read_results, read_sweep_info, remove_leftovers, write_pack)
+from . import environment, manifest, ownership, worker_pool
 from .expand import expand
 from .packs import default_pack_size, make_packs
-from .problems import Problems
+from .preflight import check_run_options, preflight
 from .progress import Progress
-from .spec import Spec, load_spec, model_error
+from .spec import Spec, load_spec
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack, run_pack_isolated
-from ..results import PART_RE, SPLITS, DamagedResults, ResultsError, os_errors
-from . import manifest, ownership
 from .repair import move_aside
 
 BACKENDS = ("loky", "sequential", "dask")
@@ -85,19 +82,11 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
     backend = check_choice("backend", backend, BACKENDS)
     if scheduler is not None and backend != "dask":
         raise ConfigError("scheduler", f"is only used with backend \"dask\" (backend is {backend!r})")
-    if jobs is not None:
-        jobs = check_number("jobs", jobs, low=1, high=4096, integer=True)
-    if pack_size is not None:
-        pack_size = check_number("pack_size", pack_size, low=1, high=100_000, integer=True)
-    if device is not None:
-        device = check_choice("device", device, ("cpu", "cuda"))
-        if device != spec.train["device"]:
-            spec.train["device"] = device
-            spec.raw = {**spec.raw, "train": {**spec.raw.get("train", {}), "device": device}}
+    jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
     trials = expand(spec)
     folder = Path(out) if out is not None else Path(RESULTS_ROOT) / spec.name
     _check_folder(folder, spec, fresh)
-    _preflight(spec, trials)
+    preflight(spec, trials, pack_size)
 
     with os_errors(folder, "create"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -233,37 +222,6 @@ def _save_environment(folder: Path, backend, jobs, threads, device, scheduler) -
             records = [records]
     records.append(environment.record(backend, jobs, threads, device, scheduler))
     atomic_write_bytes(path, json.dumps(records, indent=1).encode())
-
-
-# -- checks that need the data -----------------------------------------------------------------------
-
-def _preflight(spec: Spec, trials) -> None:
-    """Load every dataset and resolve every model against it before anything is written."""
-    p = Problems()
-    seen = set()
-    for t in trials:
-        key = (t.model, t.dataset)
-        if key in seen:
-            continue
-        seen.add(key)
-        model, data = json.loads(t.model), json.loads(t.dataset)
-        with p.at():
-            try:
-                check_device(spec.train["device"], model)
-            except ConfigError as exc:
-                raise ConfigError("train.device", str(exc).split(": ", 1)[-1]) from None
-            if data is None or data.get("name") == "surface_noise":
-                surface_data(data)  # checks n_samples and seed
-                ds = None
-            else:
-                ds = resolve_dataset(data)
-            try:
-                resolve_model(model, ds)
-            except (TypeError, ValueError, OverflowError) as exc:
-                if isinstance(exc, ConfigError):
-                    raise
-                raise model_error(model, exc) from None
-    p.raise_if_any(spec.source)
 
 
 # -- execution -----------------------------------------------------------------------------------------
