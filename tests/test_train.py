@@ -169,7 +169,7 @@ def test_non_finite_gradient_is_divergence_not_nan_parameters():
                        dtype="float64", return_params=True)
     assert s["status"] == "diverged" and s["diverged_at_step"] == 0 and s["steps"] == 0
     assert np.isfinite(p).all()  # the bad gradient never reached the parameters
-    assert len(c) == 0
+    assert len(c) == 1 and np.isnan(c["val_loss"].iloc[0])  # the partial first epoch
 
 
 def test_exploding_loss_is_divergence(iris):
@@ -201,7 +201,7 @@ def test_run_to_run_and_thread_count_identical(iris):
                       return_params=True)
     np.testing.assert_array_equal(a[2], b[2])
     pd.testing.assert_frame_equal(a[1], b[1])
-    cols = [c for c in RUN_COLUMNS if c != "wall_s"]
+    cols = [c for c in RUN_COLUMNS if c not in ("wall_s", "compile_s")]
     pd.testing.assert_frame_equal(a[0][cols], b[0][cols])
 
 
