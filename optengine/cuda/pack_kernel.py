@@ -424,10 +424,16 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
 
 
 def _precompile(kernel, args) -> None:
-    """Compile ``kernel`` for the types a launch with ``args`` would use (a no-op when done, and in
-    the simulator, which compiles nothing)."""
-    if hasattr(kernel, "typeof_pyval"):
+    """Compile ``kernel`` for the types a launch with ``args`` would use, as numba's dispatcher does on a
+    launch (a no-op when done, and in the simulator, which compiles nothing). Should numba-cuda's
+    dispatcher differ, the launch compiles instead: its time then counts as training, and a real
+    error is raised by the launch."""
+    if not hasattr(kernel, "typeof_pyval"):
+        return
+    try:
         kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
+    except Exception:  # noqa: BLE001 - the launch will compile (or raise) as before
+        pass
 
 
 def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
