@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import optengine as oe
+from given_splits import given, iris as given_iris
 from optengine import memory, pack_kernel
 from optengine.errors import ConfigError
 from optengine.train import RUN_COLUMNS
@@ -16,7 +17,7 @@ MLP = {"name": "mlp", "sizes": [4, 8, 3]}
 
 @pytest.fixture(scope="module")
 def iris():
-    return oe.dataset("iris")
+    return given_iris()  # 120 training rows in every version (the cosine's total_steps below)
 
 
 def test_run_columns_are_the_contracts():
@@ -43,20 +44,13 @@ def test_schedule_name_groups_settings_that_differ_in_total_steps(iris):
     assert callable(runs.clip)
 
 
-def _with_test_split(ds, X_test, y_test):
-    """``ds`` with a test split, whether or not this Dataset has the X_test/y_test fields."""
-    object.__setattr__(ds, "X_test", X_test)
-    object.__setattr__(ds, "y_test", y_test)
-    return ds
-
-
 def test_test_split_is_evaluated_once_with_the_final_parameters():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((60, 4))
     y = (X[:, 0] > 0).astype(int)
     Xt = rng.standard_normal((25, 4))
     yt = (Xt[:, 0] > 0).astype(int)
-    ds = _with_test_split(oe.dataset("arrays", X=X, y=y, task="classification", standardize=False), Xt, yt)
+    ds = given(X[:48], y[:48], X[48:], y[48:], Xt, yt, task="classification", standardize=False)
     model = oe.model("mlp", sizes=[4, 6, 2])
     trials = [{"optimizer": "adam", "lr": 0.05, "seed": 0}, {"optimizer": "sgd", "lr": 1e4, "seed": 1},
               {"optimizer": "sgd", "lr": 0.1, "seed": 2}]
@@ -72,10 +66,7 @@ def test_test_split_is_evaluated_once_with_the_final_parameters():
 
 
 def test_no_test_split_gives_nan_test_columns(iris):
-    ds = oe.dataset("arrays", X=iris.X_train, y=iris.y_train, X_val=iris.X_val, y_val=iris.y_val,
-                    task="classification")
-    if hasattr(ds, "X_test"):
-        object.__setattr__(ds, "X_test", None)
+    ds = given(iris.X_train, iris.y_train, iris.X_val, iris.y_val, task="classification")  # no test split
     runs, _ = oe.train_pack(MLP, ds, [{"optimizer": "adam", "lr": 0.01}], batch_size=32, epochs=1)
     assert runs[["final_test_loss", "final_test_metric"]].isna().all().all()
     s, _ = oe.train(model="rosenbrock", optimizer="adam", lr=0.01, epochs=1)  # a surface: no test split

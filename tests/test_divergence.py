@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import optengine as oe
+from given_splits import given, iris as given_iris
 from optengine.clipping import global_norm
 from optengine.rng import _STREAM_SHUFFLE, new_state, shuffle
 
@@ -12,14 +13,14 @@ MLP = {"name": "mlp", "sizes": [4, 8, 3]}
 
 @pytest.fixture(scope="module")
 def iris():
-    return oe.dataset("iris")
+    return given_iris()  # 120 training rows in every version: the step numbers below depend on them
 
 
 def _huge_validation_value():
     X = np.random.default_rng(0).standard_normal((8, 2))
     Xv = np.ones((2, 2))
     Xv[0, 0] = 1e300  # the validation loss overflows once the weights move
-    return oe.dataset("arrays", X=X, y=np.ones(8), standardize=False, X_val=Xv, y_val=np.ones(2))
+    return given(X, np.ones(8), Xv, np.ones(2), standardize=False)
 
 
 def test_exploding_loss_says_loss_bound_and_step_and_gets_its_partial_epoch(iris):
@@ -53,7 +54,7 @@ def test_exploding_loss_says_loss_bound_and_step_and_gets_its_partial_epoch(iris
 def test_small_starting_loss_is_taken_as_one():
     """The bound is diverge_factor x max(1, |starting loss|): the text says when 1 was used."""
     X = np.random.default_rng(1).standard_normal((16, 2))
-    ds = oe.dataset("arrays", X=X, y=0.1 * X[:, 0], standardize=False)
+    ds = given(X, 0.1 * X[:, 0], X[:4], 0.1 * X[:4, 0], standardize=False)
     s, c = oe.train(model="linear_regression", dataset=ds, optimizer="sgd", lr=30.0, batch_size=4, epochs=3,
                     diverge_factor=2.0, dtype="float64")
     assert s["status"] == "diverged"
@@ -63,7 +64,7 @@ def test_small_starting_loss_is_taken_as_one():
 def test_non_finite_gradient_norm_at_step_0_gets_one_row():
     X = np.ones((20, 3))
     X[5, 1] = 1e300  # the loss stays finite (zero logits at the start), the gradient overflows
-    ds = oe.dataset("arrays", X=X, y=np.arange(20) % 2, standardize=False, task="classification")
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
     model = oe.model("softmax_regression", n_features=3, n_classes=2)
     s, c = oe.train(model=model, dataset=ds, optimizer="sgd", lr=0.1, batch_size="full", epochs=3, dtype="float64")
     assert s["error"] == "non-finite gradient norm (inf) at step 0"
@@ -95,10 +96,10 @@ def test_healthy_trials_have_an_empty_error(iris):
 
 
 def test_divergence_in_a_later_epoch_keeps_the_complete_epochs(iris):
-    """iris: 120 rows in 15 batches of 8; lr 3 explodes at step 21, in epoch 2: row 1 complete, row 2 partial."""
-    s, c = oe.train(model=MLP, dataset=iris, optimizer="sgd", lr=3.0, batch_size=8, epochs=6, diverge_factor=2.0)
-    assert s["status"] == "diverged" and s["diverged_at_step"] == 21
-    assert s["error"].startswith("loss ") and s["error"].endswith(" at step 21")
-    assert c["epoch"].tolist() == [1, 2] and c["step"].tolist() == [15, 21]
-    assert np.isfinite(c["val_loss"].iloc[0]) and np.isnan(c["val_loss"].iloc[1])
-    assert s["final_val_loss"] == c["val_loss"].iloc[0]  # the run's final numbers: its last complete epoch
+    """120 rows in 15 batches of 8; lr 2.5 explodes at step 48, in epoch 4: rows 1-3 complete, row 4 partial."""
+    s, c = oe.train(model=MLP, dataset=iris, optimizer="sgd", lr=2.5, batch_size=8, epochs=6, diverge_factor=2.0)
+    assert s["status"] == "diverged" and s["diverged_at_step"] == 48
+    assert s["error"].startswith("loss ") and s["error"].endswith(" at step 48")
+    assert c["epoch"].tolist() == [1, 2, 3, 4] and c["step"].tolist() == [15, 30, 45, 48]
+    assert np.isfinite(c["val_loss"].iloc[:3]).all() and np.isnan(c["val_loss"].iloc[3])
+    assert s["final_val_loss"] == c["val_loss"].iloc[2]  # the run's final numbers: its last complete epoch

@@ -9,6 +9,7 @@ from optengine.clipping import clip
 from optengine.errors import ConfigError
 from optengine.rng import _STREAM_SHUFFLE, new_state, shuffle
 from optengine.train import RUN_COLUMNS, CURVE_COLUMNS
+from given_splits import given
 
 MLP = {"name": "mlp", "sizes": [4, 8, 3]}
 
@@ -163,7 +164,7 @@ def test_divergence_marks_only_that_trial(mnist1d):
 def test_non_finite_gradient_is_divergence_not_nan_parameters():
     X = np.ones((20, 3))
     X[5, 1] = 1e300  # overflows the loss and gradient in float64
-    ds = oe.dataset("arrays", X=X, y=np.arange(20) % 2, standardize=False, task="classification")
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
     model = oe.model("softmax_regression", n_features=3, n_classes=2)
     s, c, p = oe.train(model=model, dataset=ds, optimizer="sgd", lr=0.1, batch_size="full", epochs=3,
                        dtype="float64", return_params=True)

@@ -11,6 +11,8 @@ sums of the loss and the norm differ in their order, and tanh in its last bit.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ import optengine as oe
 from optengine.cuda import pack_kernel as gpk
 from optengine.errors import ConfigError
 from optengine.train import CURVE_COLUMNS, RUN_COLUMNS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from given_splits import given  # noqa: E402  (tests/given_splits.py)
 
 # 1e-5 on the simulator (the issue's float32 tolerance). On a real GPU, NVVM fuses a*b+c into
 # FMAs (one rounding instead of two) and libdevice's exp/log/tanh differ from libm in the last
@@ -142,7 +147,7 @@ def test_divergence_is_the_cpus_and_leaves_the_pack_alone(classes):
 def test_non_finite_gradient_is_caught_before_the_update():
     X = np.ones((20, 3))
     X[5, 1] = 1e300  # overflows the loss and gradient in float64
-    ds = oe.dataset("arrays", X=X, y=np.arange(20) % 2, standardize=False, task="classification")
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
     model = oe.model("softmax_regression", n_features=3, n_classes=2)
     s, c, p = oe.train(model=model, dataset=ds, optimizer="sgd", lr=0.1, batch_size="full", epochs=3,
                        dtype="float64", return_params=True, device="cuda")
@@ -156,14 +161,14 @@ def test_divergence_reasons_and_partial_rows_are_the_cpus():
     the same error texts, partial-epoch rows and parameters on both devices."""
     X = np.ones((20, 3))
     X[5, 1] = 1e300
-    ds = oe.dataset("arrays", X=X, y=np.arange(20) % 2, standardize=False, task="classification")
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
     r, c, _ = compare(oe.model("softmax_regression", n_features=3, n_classes=2), ds, [{"optimizer": "sgd", "lr": 0.1}],
                       batch_size="full", epochs=2, dtype="float64")
     assert r["error"].tolist() == ["non-finite gradient norm (inf) at step 0"] and len(c) == 1
     X = np.random.default_rng(0).standard_normal((8, 2))
     Xv = np.ones((2, 2))
     Xv[0, 0] = 1e300
-    ds = oe.dataset("arrays", X=X, y=np.ones(8), standardize=False, X_val=Xv, y_val=np.ones(2))
+    ds = given(X, np.ones(8), Xv, np.ones(2), standardize=False)
     trials = [{"optimizer": "sgd", "lr": 1e200}, {"optimizer": "sgd", "lr": 0.1}]
     r, c, _ = compare("linear_regression", ds, trials, batch_size=4, epochs=3, dtype="float64")
     assert r["error"].tolist() == ["non-finite loss (inf) at step 1",
@@ -173,10 +178,8 @@ def test_divergence_reasons_and_partial_rows_are_the_cpus():
 
 def test_test_split_is_evaluated_with_the_final_parameters(classes):
     rng = np.random.default_rng(5)
-    ds = oe.dataset("arrays", X=classes.X_train, y=classes.y_train, X_val=classes.X_val, y_val=classes.y_val,
-                    task="classification")
-    object.__setattr__(ds, "X_test", rng.standard_normal((10, 5)))  # a test split (the Dataset may lack one)
-    object.__setattr__(ds, "y_test", rng.integers(0, 3, 10))
+    ds = given(classes.X_train, classes.y_train, classes.X_val, classes.y_val, rng.standard_normal((10, 5)),
+               rng.integers(0, 3, 10), task="classification", standardize=False)
     trials = MIXED[:2] + [{"optimizer": "sgd", "lr": 1e4, "seed": 0}]
     r, _, _ = compare({"name": "mlp", "sizes": [5, 7, 3]}, ds, trials, batch_size=12, epochs=2, diverge_factor=3.0)
     assert r["final_test_loss"].notna().tolist() == [True, True, False]
