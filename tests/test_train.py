@@ -49,7 +49,7 @@ def test_tables_have_the_design_columns(iris):
     assert (runs["status"] == "ok").all()
     assert (curves.groupby("trial_id")["epoch"].apply(list) == pd.Series([[1, 2, 3, 4]] * 3,
             index=curves.groupby("trial_id")["epoch"].apply(list).index)).all()
-    assert runs["steps"].tolist() == [4 * 8] * 3  # 120 rows / 16 = 7.5 -> 8 batches, last partial
+    assert runs["steps"].tolist() == [4 * -(-iris.n_train // 16)] * 3  # e.g. 120 rows / 16 -> 8 batches, last partial
 
 
 def test_train_returns_summary_and_curve(iris):
@@ -58,7 +58,8 @@ def test_train_returns_summary_and_curve(iris):
     assert summary["optimizer"] == "momentum" and summary["momentum"] == 0.8 and np.isnan(summary["beta1"])
     assert summary["final_val_loss"] == curve["val_loss"].iloc[-1]
     assert summary["best_val_loss"] == curve["val_loss"].min()
-    assert len(curve) == 3 and curve["step"].tolist() == [4, 8, 12]
+    per_epoch = -(-iris.n_train // 32)
+    assert len(curve) == 3 and curve["step"].tolist() == [per_epoch, 2 * per_epoch, 3 * per_epoch]
 
 
 def test_trial_id_is_stable_and_config_sensitive(iris):
@@ -266,7 +267,14 @@ def test_noisy_quadratic_noise_shrinks_with_batch_size():
 # -- the MNIST-1D reference result ------------------------------------------------------------------------
 
 def test_mnist1d_mlp_adam_reaches_60_percent(mnist1d):
-    s, c = oe.train(model={"name": "mlp", "sizes": [40, 100, 100, 10]}, dataset=mnist1d, optimizer="adam",
+    """The paper's protocol: the generator's 4000 training sequences, scored on its 1000 test sequences."""
+    from optengine.data.mnist1d import mnist1d_arrays
+
+    a = mnist1d_arrays()
+    X_out, y_out = (a["X_test"], a["y_test"]) if "X_test" in a else (a["X_val"], a["y_val"])
+    ds = given(a["X_train"], a["y_train"], X_out, y_out, task="classification", standardize=False)
+    assert ds.n_train == 4000 and len(y_out) == 1000
+    s, c = oe.train(model={"name": "mlp", "sizes": [40, 100, 100, 10]}, dataset=ds, optimizer="adam",
                     lr=1e-2, batch_size=100, epochs=25, seed=0)
     assert s["status"] == "ok"
     assert s["final_val_metric"] >= 0.60, c[["epoch", "val_metric"]].to_string()
