@@ -11,9 +11,15 @@ Per step:  g = grad(loss(theta; B)); norm = clip(g); divergence check (non-finit
            lr = schedule(t); theta, S = update(theta, g, S).
 Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient norm,
            the lr of the epoch's last step; optional early stopping on validation loss.
+
+A diverged trial records why (``result[R_REASON]``, one of the ``DIV_*`` codes) and the
+offending values (``info`` = [loss or validation loss, gradient norm, starting loss]); when
+it diverged inside an epoch, that epoch's row holds the means over the mini-batches seen,
+the offending one included, the lr of the offending step and no validation numbers.
 """
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,14 +33,23 @@ from .rng import new_state, shuffle, _STREAM_SHUFFLE
 from .schedules import S_UNIT, schedule_lr
 
 OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
+# result columns: status, step of divergence (-1), steps applied, completed epochs, divergence reason
+R_STATUS, R_DIVERGED_AT, R_STEPS, R_EPOCHS, R_REASON = range(5)
+N_RESULTS = 5
+# why a trial diverged: loss above the bound, non-finite loss, non-finite gradient norm, non-finite validation loss
+DIV_NONE, DIV_EXPLODED, DIV_LOSS, DIV_NORM, DIV_VAL = range(5)
+# info columns: the offending (validation) loss, the offending gradient norm, the training loss at the start
+I_LOSS, I_NORM, I_START = range(3)
+N_INFO = 3
 
 
 @kernel
 def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
               rule, hyper, sched, clip_mode, clip_c, seed, theta,
               diverge_factor, patience, min_delta,
-              train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, result):
-    """Train one trial in place; fill its per-epoch rows; ``result`` = [status, diverged_at, steps, epochs]."""
+              train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, result, info):
+    """Train one trial in place; fill its per-epoch rows; ``result`` = [status, diverged_at, steps, epochs,
+    reason]; ``info`` = [offending loss, offending norm, starting loss] (see the module's docstring)."""
     n = X.shape[0]
     n_batches = (n + batch - 1) // batch
     grad = np.zeros_like(theta)
@@ -48,10 +63,12 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
     # "Exploding" is judged against the full training loss at the start (one forward pass).
     init_loss, _ = family_evaluate(family, ai, af, theta, X, yc, yr, ws, eval_chunk)
     ref_loss = max(abs(init_loss), 1.0)
+    info[I_START] = init_loss
     best = np.inf
     best_epoch = -1
-    result[0] = OK
-    result[1] = -1
+    result[R_STATUS] = OK
+    result[R_DIVERGED_AT] = -1
+    result[R_REASON] = DIV_NONE
     for epoch in range(epochs):
         if n_batches > 1:
             shuffle(order, rng)
@@ -64,10 +81,19 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             loss = family_loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
             norm = clip(grad, clip_mode, clip_c)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
-                result[0] = DIVERGED
-                result[1] = step
-                result[2] = step
-                result[3] = epoch
+                result[R_STATUS] = DIVERGED
+                result[R_DIVERGED_AT] = step
+                result[R_STEPS] = step
+                result[R_EPOCHS] = epoch
+                result[R_REASON] = DIV_LOSS if not np.isfinite(loss) else (
+                    DIV_NORM if not np.isfinite(norm) else DIV_EXPLODED)
+                info[I_LOSS] = loss
+                info[I_NORM] = norm
+                # the partial epoch's row: means over the mini-batches seen, the offending one included
+                train_loss[epoch] = (loss_sum + loss * (hi - lo)) / hi
+                grad_norm[epoch] = (norm_sum + norm) / (b + 1)
+                lrs[epoch] = lr if per_epoch else schedule_lr(sched, float(step))
+                steps_at[epoch] = step
                 return
             if not per_epoch:
                 lr = schedule_lr(sched, float(step))
@@ -82,17 +108,19 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
         grad_norm[epoch] = norm_sum / n_batches
         lrs[epoch] = lr
         steps_at[epoch] = step
-        result[2] = step
-        result[3] = epoch + 1
+        result[R_STEPS] = step
+        result[R_EPOCHS] = epoch + 1
         if not np.isfinite(vl):
-            result[0] = DIVERGED
-            result[1] = step
+            result[R_STATUS] = DIVERGED
+            result[R_DIVERGED_AT] = step
+            result[R_REASON] = DIV_VAL
+            info[I_LOSS] = vl
             return
         if vl < best - min_delta:
             best = vl
             best_epoch = epoch
         elif patience > 0 and epoch - best_epoch >= patience:
-            result[0] = EARLY_STOPPED
+            result[R_STATUS] = EARLY_STOPPED
             return
 
 
@@ -100,7 +128,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
 def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                  rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
                  diverge_factor, patience, min_delta,
-                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
+                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
     """Train the trials (rows of ``params``) listed in ``ks``, one after another: one thread's share.
 
     ``family`` becomes a compile-time constant (``literally``): one compiled trainer per model
@@ -113,15 +141,17 @@ def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_
         train_one(fam, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                   rules[k], hypers[k].copy(), scheds[k].copy(), clip_modes[k], clip_cs[k], seeds[k], theta,
                   diverge_factor, patience, min_delta,
-                  train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k])
+                  train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k], infos[k])
         params[k, :] = theta
 
 
 def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
                diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, threads=None):
-    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs.
+               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos, threads=None):
+    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs,
+    ``results`` K x N_RESULTS (int64), ``infos`` K x N_INFO (float64). Returns the seconds spent
+    compiling (or loading from the cache) the trainer, a part of the call's time.
 
     ``threads`` (default: numba's thread count) threads take the next untrained trial until
     none is left, each trial one compiled call that releases the GIL; trials never share
@@ -133,11 +163,13 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
     args = (ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
             rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
             diverge_factor, patience, min_delta,
-            train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results)
-    run = _compiled(family, args)
+            train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos)
+    t0 = time.perf_counter()
+    run = _compiled(train_trials, family, args)
+    compile_s = time.perf_counter() - t0
     if n_threads == 1:
         run(family, np.arange(K, dtype=np.int64), *args)
-        return
+        return compile_s
     lock = threading.Lock()
     stop = threading.Event()  # set when the caller is interrupted: no new trial starts
     # Costliest first (the rule ids run from plain SGD to Adam/AdamW, whose updates cost the
@@ -159,10 +191,35 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
         except BaseException:  # Ctrl-C, or an error: let the running trials end, start no more
             stop.set()
             raise
+    return compile_s
 
 
-def _compiled(family, args):
-    """``train_trials`` for ``family`` and these argument types, without per-call dispatch.
+@kernel
+def evaluate_trials(family, ks, ai, af, X, yc, yr, ws_size, eval_chunk, params, losses, metrics):
+    """(mean loss, metric) over every row of (X, y) with the parameters of each trial (row of
+    ``params``) listed in ``ks``, into ``losses[k]``, ``metrics[k]``: the test split after training."""
+    fam = literally(family)
+    ws = np.empty(ws_size, dtype=params.dtype)
+    for k in ks:
+        theta = params[k].copy()
+        loss, metric = family_evaluate(fam, ai, af, theta, X, yc, yr, ws, eval_chunk)
+        losses[k] = loss
+        metrics[k] = metric
+
+
+def evaluate_pack(family, ai, af, X, yc, yr, ws_size, eval_chunk, params, ks, losses, metrics):
+    """``evaluate_trials`` for the trials ``ks``; returns the seconds spent compiling (or loading) it."""
+    args = (ai, af, X, yc, yr, ws_size, eval_chunk, params, losses, metrics)
+    t0 = time.perf_counter()
+    run = _compiled(evaluate_trials, family, args)
+    compile_s = time.perf_counter() - t0
+    run(family, np.ascontiguousarray(ks, dtype=np.int64), *args)
+    return compile_s
+
+
+def _compiled(dispatcher, family, args):
+    """``dispatcher`` (``train_trials`` or ``evaluate_trials``) for ``family`` and these argument
+    types, without per-call dispatch.
 
     The family is a literal (``literally``), so every dispatcher call from Python would first
     try a plain integer and retype the trainer (~20 ms a call). The first call here compiles
@@ -171,8 +228,8 @@ def _compiled(family, args):
     from numba import typeof, types
 
     sig = (types.literal(family), typeof(np.empty(0, dtype=np.int64))) + tuple(typeof(a) for a in args)
-    cres = train_trials.overloads.get(sig)
+    cres = dispatcher.overloads.get(sig)
     if cres is None:
-        train_trials(family, np.empty(0, dtype=np.int64), *args)  # compile, or load from the cache
-        cres = train_trials.overloads.get(sig)
-    return cres.entry_point if cres is not None else train_trials
+        dispatcher(family, np.empty(0, dtype=np.int64), *args)  # compile, or load from the cache
+        cres = dispatcher.overloads.get(sig)
+    return cres.entry_point if cres is not None else dispatcher

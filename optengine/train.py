@@ -1,9 +1,12 @@
 """Training: ``oe.train`` for one trial, ``train_pack`` for K trials in one compiled call.
 
 Both validate everything first (a ``ConfigError`` naming the field, before any work),
-turn the trials into the arrays ``pack_kernel.train_pack`` reads, run it once, and
-return the runs table (one row per trial) and the curves table (one row per trial
-and completed epoch) as pandas DataFrames.
+turn the trials into the arrays ``pack_kernel.train_pack`` reads, run it once, evaluate
+the dataset's test split (when it has one) once with each healthy trial's final
+parameters, and return the runs table (one row per trial) and the curves table (one row
+per trial and completed epoch, plus the partial epoch of a trial that diverged inside
+one) as pandas DataFrames. ``wall_s`` is the pack's training time and ``compile_s`` its
+compile (or cache-load) time, each divided by the number of trials.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from . import pack_kernel
+from . import memory, pack_kernel
 from .blas import one_blas_thread
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
@@ -218,16 +221,26 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
         X, yc, yr = mdl.prepare(ds.X_train, ds.y_train, dtype, "dataset.X_train")
         Xv, yvc, yvr = mdl.prepare(ds.X_val, ds.y_val, dtype, "dataset.X_val")
         ds_label = ds.name
-        ds_key = f"{ds.name}:{_fingerprint(ds.X_train, ds.y_train, ds.X_val, ds.y_val)}"
+        splits = (ds.X_train, ds.y_train, ds.X_val, ds.y_val)
+        if getattr(ds, "X_test", None) is not None:
+            splits += (ds.X_test, ds.y_test)
+        ds_key = f"{ds.name}:{_fingerprint(*splits)}"
     if device == "cuda" and mdl.family != DENSE:
         raise ConfigError("device", f"{mdl.name} cannot train on cuda: {CUDA_SUPPORTED} can; use device=\"cpu\"")
+    test = _test_split(mdl, ds, dtype)
     n = X.shape[0]
     batch = _batch(batch_size, n)
     n_batches = math.ceil(n / batch)
     K = len(settings)
+    ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, max(n, Xv.shape[0]))))
+    if test is not None:
+        ws_size = max(ws_size, mdl.workspace_size(min(EVAL_CHUNK, test[0].shape[0])))
 
     # Arrays the kernel reads.
     np_dtype = np.dtype(dtype)
+    live = K if device == "cuda" else min(K, threads or _default_threads())
+    memory.require("trials", f"the pack's arrays ({K} trials x {mdl.n_params} parameters, {dtype})",
+                   pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live))
     params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
     rules = np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64)
     hypers = np.stack([hyper_vector(s.hyper) for s in settings])
@@ -242,8 +255,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     seeds = np.array([s.seed for s in settings], dtype=np.int64)
     out = {name: np.full((K, epochs), np.nan) for name in ("train_loss", "val_loss", "val_metric", "grad_norm", "lr")}
     steps_at = np.zeros((K, epochs), dtype=np.int64)
-    results = np.zeros((K, 4), dtype=np.int64)
-    ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, max(n, Xv.shape[0]))))
+    results = np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64)
+    infos = np.full((K, pack_kernel.N_INFO), np.nan)
 
     shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
@@ -255,16 +268,44 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     else:
         trainer = partial(pack_kernel.train_pack, threads=threads)
     with one_blas_thread():
-        trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                float(diverge_factor), patience, float(min_delta),
-                out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                out["lr"], steps_at, results)
-    wall = time.perf_counter() - t0
+        compile_s = trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
+                            EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
+                            float(diverge_factor), patience, float(min_delta),
+                            out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
+                            out["lr"], steps_at, results, infos)
+        test_out = np.full((2, K), np.nan)
+        healthy = np.flatnonzero(results[:, pack_kernel.R_STATUS] != pack_kernel.DIVERGED)
+        if test is not None and healthy.size:
+            compile_s += pack_kernel.evaluate_pack(mdl.family, mdl.ai, mdl.af, *test, ws_size, EVAL_CHUNK,
+                                                   params, healthy, test_out[0], test_out[1])
+    total = time.perf_counter() - t0
 
-    runs = _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall / K)
+    timing = ((total - compile_s) / K, compile_s / K)
+    runs = _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+                       diverge_factor, timing)
     curves = _curves_table(ids, results, out, steps_at)
     return (runs, curves, params) if return_params else (runs, curves)
+
+
+def _test_split(mdl, ds, dtype):
+    """(X, y_class, y_reg) of the dataset's test split in the kernels' form, or None without one."""
+    if ds is None or getattr(ds, "X_test", None) is None:
+        return None
+    return mdl.prepare(ds.X_test, ds.y_test, dtype, "dataset.X_test")
+
+
+def _default_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def pack_bytes(K: int, n_params: int, ws_size: int, epochs: int, itemsize: int, live: int) -> int:
+    """Memory a pack allocates beside its data: every trial's parameters, the per-epoch outputs, and for
+    each trial in training at once (``live``) its copy of the parameters, gradient, two optimizer
+    buffers and workspace."""
+    per_trial_out = 8 * (6 * epochs + pack_kernel.N_RESULTS + pack_kernel.N_INFO + 2)
+    return int(K * n_params * itemsize + K * per_trial_out + live * (4 * n_params + ws_size) * itemsize)
 
 
 CUDA_SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"
@@ -290,10 +331,26 @@ def trial_id(config: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs, dtype, wall_each):
+def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_factor: float) -> str:
+    """Why a trial diverged, in words, from its reason code (``pack_kernel.DIV_*``) and ``info``."""
+    loss, norm, start = (float(v) for v in info)
+    if reason == pack_kernel.DIV_EXPLODED:
+        taken = "" if abs(start) >= 1 else " (taken as 1)"
+        return f"loss {loss:.2g} > {diverge_factor:.2g} x starting loss {start:.2g}{taken} at step {step}"
+    if reason == pack_kernel.DIV_LOSS:
+        return f"non-finite loss ({loss}) at step {step}"
+    if reason == pack_kernel.DIV_NORM:
+        return f"non-finite gradient norm ({norm}) at step {step}"
+    if reason == pack_kernel.DIV_VAL:
+        return f"non-finite validation loss ({loss}) after epoch {epochs_done} (step {step})"
+    return "diverged (no reason recorded)"
+
+
+def _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+                diverge_factor, timing):
     rows = []
     for k, s in enumerate(settings):
-        status, diverged_at, steps, done = (int(v) for v in results[k])
+        status, diverged_at, steps, done, reason = (int(v) for v in results[k])
         vl = out["val_loss"][k, :done]
         last = done - 1
         finite = np.isfinite(vl)
@@ -301,16 +358,20 @@ def _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs
         row = {
             "trial_id": ids[k], "sweep": sweep, "model": mdl.name, "dataset": ds_label,
             "optimizer": s.optimizer, "lr": s.hyper["lr"], "batch_size": batch, "epochs": epochs,
-            "seed": s.seed, "schedule": s.schedule.label(), "clip": clip_label(s.clip_mode, s.clip_c),
+            "seed": s.seed, "schedule": s.schedule.name, "schedule_settings": s.schedule.label(),
+            "clipping": clip_label(s.clip_mode, s.clip_c),
             **{h: s.hyper.get(h, np.nan) for h in HYPER_COLUMNS},
-            "dtype": dtype, "status": STATUS[status], "error": "",
+            "dtype": dtype, "status": STATUS[status],
+            "error": divergence_reason(reason, infos[k], steps, done, diverge_factor)
+            if status == pack_kernel.DIVERGED else "",
             "final_train_loss": out["train_loss"][k, last] if done else np.nan,
             "final_val_loss": out["val_loss"][k, last] if done else np.nan,
             "final_val_metric": out["val_metric"][k, last] if done else np.nan,
             "best_val_loss": vl[best] if best >= 0 else np.nan,
             "best_epoch": best + 1 if best >= 0 else -1,
+            "final_test_loss": test_out[0, k], "final_test_metric": test_out[1, k],
             "steps": steps, "diverged_at_step": diverged_at,
-            "early_stopped": status == pack_kernel.EARLY_STOPPED, "wall_s": wall_each,
+            "early_stopped": status == pack_kernel.EARLY_STOPPED, "wall_s": timing[0], "compile_s": timing[1],
         }
         rows.append(row)
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -321,7 +382,9 @@ def _runs_table(settings, ids, results, out, sweep, mdl, ds_label, batch, epochs
 def _curves_table(ids, results, out, steps_at):
     parts = []
     for k, tid in enumerate(ids):
-        done = int(results[k, 3])
+        done = int(results[k, pack_kernel.R_EPOCHS])
+        if results[k, pack_kernel.R_REASON] in (pack_kernel.DIV_EXPLODED, pack_kernel.DIV_LOSS, pack_kernel.DIV_NORM):
+            done += 1  # the epoch it diverged in, up to the offending mini-batch (no validation numbers)
         if done == 0:
             continue
         parts.append(pd.DataFrame({

@@ -24,13 +24,17 @@ Design
   by one thread; the float64 sums (loss, norm) are block reductions, which differ by float64
   rounding only. Divergence is the CPU's rule: non-finite loss or gradient norm, or loss above
   ``diverge_factor * max(1, |initial training loss|)``; the trial stops before the bad
-  gradient is applied, with status, step and epochs as on the CPU.
+  gradient is applied, with status, step, epochs, reason code, offending values and the
+  partial epoch's row as on the CPU.
+- Compile time is reported apart: the kernels are compiled for the pack's argument types
+  before the first launch, and ``train_pack`` returns the seconds that took.
 - Big packs are split into groups of trials that fit in the device's free memory.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -39,7 +43,8 @@ from numba import cuda, float32 as nb_float32, float64 as nb_float64
 from ..errors import ConfigError
 from ..models.dense import A_ACT, A_LAYERS, A_LOSS, A_SIZES, CROSS_ENTROPY
 from ..models.kernels import DENSE
-from ..pack_kernel import DIVERGED, EARLY_STOPPED, OK
+from ..pack_kernel import (DIV_EXPLODED, DIV_LOSS, DIV_NONE, DIV_NORM, DIV_VAL, DIVERGED, EARLY_STOPPED, I_LOSS,
+                           I_NORM, I_START, N_INFO, N_RESULTS, OK, R_REASON)
 from ..rng import _STREAM_SHUFFLE, new_state
 from ..schedules import S_UNIT
 from . import require_device, simulating
@@ -132,8 +137,10 @@ def _build(dt):
     @cuda.jit(**_LAUNCH)
     def step_kernel(ai, X, yc, yr, orders, row0, rows, batch, rows_cap, epoch, step,
                     theta, grad, s1, s2, S, rules, hypers, scheds, clip_modes, clip_cs,
-                    diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr):
-        """One optimisation step of every trial still training: block k = trial k."""
+                    diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr,
+                    info, train_loss, grad_norm, lrs, steps_at):
+        """One optimisation step of every trial still training: block k = trial k. A trial that
+        diverges records why (``results[k, R_REASON]``, ``info[k]``) and its partial epoch's row."""
         k = cuda.blockIdx.x
         if k >= theta.shape[0] or results[k, 0] != OK:
             return
@@ -198,14 +205,30 @@ def _build(dt):
         cuda.syncthreads()  # the whole gradient is written
 
         norm = clip_row(grad, k, clip_modes[k], clip_cs[k], red)
+        sp = scheds[k]
         if not (math.isfinite(loss) and math.isfinite(norm)) or loss > diverge_factor * ref_loss[k]:
             if tid == 0:
                 results[k, 0] = DIVERGED
                 results[k, 1] = step
                 results[k, 2] = step
                 results[k, 3] = epoch
+                if not math.isfinite(loss):
+                    results[k, R_REASON] = DIV_LOSS
+                elif not math.isfinite(norm):
+                    results[k, R_REASON] = DIV_NORM
+                else:
+                    results[k, R_REASON] = DIV_EXPLODED
+                info[k, I_LOSS] = loss
+                info[k, I_NORM] = norm
+                # the partial epoch's row: means over the mini-batches seen, the offending one included
+                train_loss[k, epoch] = (loss_sum[k] + loss * rows) / (row0 + rows)
+                grad_norm[k, epoch] = (norm_sum[k] + norm) / (row0 // batch + 1)
+                if sp[S_UNIT] == 1.0:
+                    lrs[k, epoch] = schedule_lr(sp, float(epoch))
+                else:
+                    lrs[k, epoch] = schedule_lr(sp, float(step))
+                steps_at[k, epoch] = step
             return
-        sp = scheds[k]
         if sp[S_UNIT] == 1.0:
             lr = schedule_lr(sp, float(epoch))
         else:
@@ -222,7 +245,7 @@ def _build(dt):
     @cuda.jit(**_LAUNCH)
     def eval_kernel(ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, results, mode, epoch, step,
                     n_train, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr,
-                    best, best_epoch, train_loss, val_loss, val_metric, grad_norm, lrs, steps_at):
+                    best, best_epoch, train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, info):
         """(mean loss, metric) of every trial still training over all rows of (X, y); mode 0 sets the
         divergence reference from it, mode 1 closes the epoch (the CPU trainer's per-epoch block)."""
         k = cuda.blockIdx.x
@@ -280,6 +303,7 @@ def _build(dt):
             vm = r2 / n_out
         if mode == 0:
             ref_loss[k] = max(abs(vl), 1.0)
+            info[k, I_START] = vl
             return
         train_loss[k, epoch] = loss_sum[k] / n_train
         val_loss[k, epoch] = vl
@@ -294,6 +318,8 @@ def _build(dt):
         if not math.isfinite(vl):
             results[k, 0] = DIVERGED
             results[k, 1] = step
+            results[k, R_REASON] = DIV_VAL
+            info[k, I_LOSS] = vl
         elif vl < best[k] - min_delta:
             best[k] = vl
             best_epoch[k] = epoch
@@ -347,8 +373,9 @@ def _group_size(K: int, bytes_per_trial: int) -> int:
 def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
                rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
                diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, threads=None):
-    """Train every row of ``params`` (K x P) as its own trial on the GPU; the CPU twin's contract.
+               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos, threads=None):
+    """Train every row of ``params`` (K x P) as its own trial on the GPU; the CPU twin's contract,
+    returning the seconds spent compiling the kernels.
 
     ``ws_size`` is unused (the GPU sizes its own scratch); ``eval_chunk`` caps the rows of one
     evaluation pass. ``threads`` is the CUDA block size (default 256, 32 in the simulator).
@@ -384,20 +411,35 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
     d_ss_tot_train = cuda.to_device(_ss_tot(yr) if yr.size else np.zeros(1))
 
     group = _group_size(K, per_trial)
+    compile_s = 0.0
     for g0 in range(0, K, group):
         sl = slice(g0, min(K, g0 + group))
-        _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
+        compile_s += _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
                      d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
                      rules[sl], hypers[sl], scheds[sl], clip_modes[sl], clip_cs[sl], seeds[sl], params[sl],
                      float(diverge_factor), int(patience), float(min_delta),
                      train_loss[sl], val_loss[sl], val_metric[sl], grad_norm[sl], lrs[sl], steps_at[sl],
-                     results[sl])
+                     results[sl], infos[sl])
+    return compile_s
+
+
+def _precompile(kernel, args) -> None:
+    """Compile ``kernel`` for the types a launch with ``args`` would use, as numba's dispatcher does on a
+    launch (a no-op when done, and in the simulator, which compiles nothing). Should numba-cuda's
+    dispatcher differ, the launch compiles instead: its time then counts as training, and a real
+    error is raised by the launch."""
+    if not hasattr(kernel, "typeof_pyval"):
+        return
+    try:
+        kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
+    except Exception:  # noqa: BLE001 - the launch will compile (or raise) as before
+        pass
 
 
 def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
                  d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
                  rules, hypers, scheds, clip_modes, clip_cs, seeds, params, diverge_factor, patience, min_delta,
-                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results):
+                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
     K, P = params.shape
     dtype = params.dtype
     theta = cuda.to_device(np.ascontiguousarray(params))
@@ -412,10 +454,12 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
     d_scheds = cuda.to_device(np.ascontiguousarray(scheds, dtype=np.float64))
     d_modes = cuda.to_device(np.ascontiguousarray(clip_modes, dtype=np.int64))
     d_cs = cuda.to_device(np.ascontiguousarray(clip_cs, dtype=np.float64))
-    init = np.zeros((K, 4), dtype=np.int64)
+    init = np.zeros((K, N_RESULTS), dtype=np.int64)
     init[:, 0] = OK
     init[:, 1] = -1
+    init[:, R_REASON] = DIV_NONE
     d_results = cuda.to_device(init)
+    d_infos = cuda.to_device(np.full((K, N_INFO), np.nan))
     ref_loss = cuda.to_device(np.ones(K))
     loss_sum = cuda.to_device(np.zeros(K))
     norm_sum = cuda.to_device(np.zeros(K))
@@ -426,13 +470,25 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
     outs = [cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)]
     d_steps_at = cuda.to_device(np.zeros((K, epochs), dtype=np.int64))
 
-    def evaluate(X, yc, yr, ss_tot, mode, epoch, step):
-        eval_kernel[K, nt](d_ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
-                           n, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr, best,
-                           best_epoch, outs[0], outs[1], outs[2], outs[3], outs[4], d_steps_at)
+    def eval_args(X, yc, yr, ss_tot, mode, epoch, step):
+        return (d_ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
+                n, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr, best,
+                best_epoch, outs[0], outs[1], outs[2], outs[3], outs[4], d_steps_at, d_infos)
+
+    def step_args(row0, rows, epoch, step):
+        return (d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
+                theta, grad, s1, s2, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
+                diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr,
+                d_infos, outs[0], outs[3], outs[4], d_steps_at)
+
+    t0 = time.perf_counter()
+    _precompile(eval_kernel, eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
+    _precompile(step_kernel, step_args(0, min(n, batch), 0, 0))
+    _precompile(shuffle, (orders, states, d_results))
+    compile_s = time.perf_counter() - t0
 
     # "Exploding" is judged against the full training loss at the start (one forward pass).
-    evaluate(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0)
+    eval_kernel[K, nt](*eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
     shuffle_blocks = (K + 127) // 128
     step = 0
     for epoch in range(epochs):
@@ -443,11 +499,9 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
         for b in range(n_batches):
             row0 = b * batch
             rows = min(n, row0 + batch) - row0
-            step_kernel[K, nt](d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
-                               theta, grad, s1, s2, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
-                               diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr)
+            step_kernel[K, nt](*step_args(row0, rows, epoch, step))
             step += 1
-        evaluate(d_Xv, d_yvc, d_yvr, d_ss_tot, 1, epoch, step)
+        eval_kernel[K, nt](*eval_args(d_Xv, d_yvc, d_yvr, d_ss_tot, 1, epoch, step))
         status = d_results.copy_to_host()[:, 0]
         if not np.any(status == OK):
             break
@@ -456,6 +510,8 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
     for host, dev in zip((train_loss, val_loss, val_metric, grad_norm, lrs), outs):
         host[:] = dev.copy_to_host()
     steps_at[:] = d_steps_at.copy_to_host()
+    infos[:] = d_infos.copy_to_host()
+    return compile_s
 
 
 __all__ = ["train_pack", "kernels", "SUPPORTED", "EARLY_STOPPED"]

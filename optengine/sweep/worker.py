@@ -146,11 +146,14 @@ def _inject_faults(spec, trials) -> None:
 
 
 def _failed(payload, trial) -> pd.DataFrame:
-    """The runs row of a trial that raised: its settings, status "failed", the error, no metrics."""
+    """The runs row of a trial that raised: its settings, status "failed", the error, no metrics (NaN,
+    the test columns included), no time."""
     error = traceback.format_exc(limit=-3).strip()[-2000:]
     hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
+    spec = trial.get("schedule") or {"name": "constant"}
+    name = spec if isinstance(spec, str) else spec.get("name", "constant") if isinstance(spec, dict) else ""
     try:
-        sched = dict(trial.get("schedule") or {"name": "constant"})
+        sched = {"name": spec} if isinstance(spec, str) else dict(spec)
         label = Schedule(sched.pop("name", "constant"), trial["lr"], **sched).label()
     except Exception:
         label = json.dumps(trial.get("schedule"))
@@ -164,9 +167,11 @@ def _failed(payload, trial) -> pd.DataFrame:
         "trial_id": trial["trial_id"], "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
         "dataset": (payload["dataset"] or {"name": "surface_noise"}).get("name", ""),
         "optimizer": trial["optimizer"], "batch_size": batch if isinstance(batch, int) else -1,
-        "epochs": payload["epochs"], "seed": trial.get("seed", 0), "schedule": label, "clip": clip,
+        "epochs": payload["epochs"], "seed": trial.get("seed", 0), "schedule": str(name),
+        "schedule_settings": label, "clipping": clip,
         **hyper, "dtype": payload["dtype"], "status": "failed", "error": error,
         "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
+        "compile_s": 0.0,
     })
     return pd.DataFrame([row], columns=RUN_COLUMNS)
 

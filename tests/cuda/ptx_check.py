@@ -81,10 +81,10 @@ def main() -> int:
         "shuffle": (rng.shuffle, "void(int32[:, ::1], uint64[::1], int64[:, ::1])"),
         "step_kernel": (step, f"void({i1}, {f2}, {i1}, {f2}, int32[:, ::1], int64, int64, int64, int64, int64, "
                               f"int64, {f2}, {f2}, {f2}, {f2}, {f2}, {i1}, {d2}, {d2}, {i1}, {d1}, float64, {d1}, "
-                              f"int64[:, ::1], {d1}, {d1}, {d1})"),
+                              f"int64[:, ::1], {d1}, {d1}, {d1}, {d2}, {d2}, {d2}, {d2}, int64[:, ::1])"),
         "eval_kernel": (ev, f"void({i1}, {f2}, {i1}, {f2}, {d1}, int64, int32[:, ::1], {f2}, {f2}, {d2}, "
                             f"int64[:, ::1], int64, int64, int64, int64, int64, int64, float64, {d1}, {d1}, {d1}, "
-                            f"{d1}, {d1}, {i1}, {d2}, {d2}, {d2}, {d2}, {d2}, int64[:, ::1])"),
+                            f"{d1}, {d1}, {i1}, {d2}, {d2}, {d2}, {d2}, {d2}, int64[:, ::1], {d2})"),
     }
     for name, (kernel, sig) in jobs.items():
         t0 = time.perf_counter()

@@ -11,6 +11,8 @@ sums of the loss and the norm differ in their order, and tanh in its last bit.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,22 +23,27 @@ from optengine.cuda import pack_kernel as gpk
 from optengine.errors import ConfigError
 from optengine.train import CURVE_COLUMNS, RUN_COLUMNS
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from given_splits import given  # noqa: E402  (tests/given_splits.py)
+
 # 1e-5 on the simulator (the issue's float32 tolerance). On a real GPU, NVVM fuses a*b+c into
 # FMAs (one rounding instead of two) and libdevice's exp/log/tanh differ from libm in the last
 # bit; a few training steps compound that, so device runs are judged at 1e-4.
 RTOL = 1e-4 if os.environ.get("OPTENGINE_CUDA_TESTS") == "1" and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" \
     else 1e-5
 FLOAT_CURVES = ["lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
-FLOAT_RUNS = ["final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss"]
-EXACT_RUNS = [c for c in RUN_COLUMNS if c not in FLOAT_RUNS + ["wall_s"]]
+FLOAT_RUNS = ["final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss", "final_test_loss",
+              "final_test_metric"]
+EXACT_RUNS = [c for c in RUN_COLUMNS if c not in FLOAT_RUNS + ["wall_s", "compile_s"]]
 
 
 def rel_err(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    both_nan = np.isnan(a) & np.isnan(b)
-    err = np.abs(a - b) / np.maximum(np.abs(a), 1e-12)
-    return float(np.max(np.where(both_nan, 0.0, err))) if a.size else 0.0
+    same = (np.isnan(a) & np.isnan(b)) | (a == b)  # NaN or the same infinity (a diverged trial's row)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(a - b) / np.maximum(np.abs(a), 1e-12)
+    return float(np.max(np.where(same, 0.0, err))) if a.size else 0.0
 
 
 def compare(model, dataset, trials, rtol=RTOL, **kw):
@@ -55,7 +62,7 @@ def compare(model, dataset, trials, rtol=RTOL, **kw):
     # 0.003 in a trial whose weights reach 0.7) carries the absolute rounding of its neighbours,
     # e.g. tanh's last bit (libm's tanhf on the CPU, float64 tanh rounded in the simulator,
     # libdevice on a GPU), which AdaGrad's g / sqrt(s) passes on unscaled.
-    scale = np.abs(p_cpu).max(axis=1, keepdims=True)
+    scale = np.maximum(np.abs(p_cpu).max(axis=1, keepdims=True), 1e-300)  # all-zero: a trial stopped at step 0
     worst_p = float(np.max(np.abs(p_cpu - p_gpu) / scale))
     print(f"max relative difference: curves/runs {worst:.2g}, parameters {worst_p:.2g}")  # shown with -s
     assert worst <= rtol, f"curves/runs differ by {worst:.3g}"
@@ -130,6 +137,8 @@ def test_divergence_is_the_cpus_and_leaves_the_pack_alone(classes):
     kw = dict(batch_size=12, epochs=2, diverge_factor=3.0)
     r, c, _ = compare({"name": "mlp", "sizes": [5, 7, 3]}, classes, trials, **kw)
     assert r["status"].tolist()[:2] == ["diverged", "ok"] and (r["diverged_at_step"] >= 0).sum() >= 1
+    assert r["error"].iloc[0].startswith("loss ") and " > 3 x starting loss " in r["error"].iloc[0]
+    assert c.groupby("trial_id").size()[r["trial_id"].iloc[0]] == r["steps"].iloc[0] // 3 + 1  # + the partial epoch
     alone_r, alone_c = oe.train_pack({"name": "mlp", "sizes": [5, 7, 3]}, classes, [trials[1]], device="cuda", **kw)
     tid = alone_r["trial_id"].iloc[0]
     pd.testing.assert_frame_equal(c[c.trial_id == tid].reset_index(drop=True), alone_c)
@@ -138,12 +147,42 @@ def test_divergence_is_the_cpus_and_leaves_the_pack_alone(classes):
 def test_non_finite_gradient_is_caught_before_the_update():
     X = np.ones((20, 3))
     X[5, 1] = 1e300  # overflows the loss and gradient in float64
-    ds = oe.dataset("arrays", X=X, y=np.arange(20) % 2, standardize=False, task="classification")
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
     model = oe.model("softmax_regression", n_features=3, n_classes=2)
     s, c, p = oe.train(model=model, dataset=ds, optimizer="sgd", lr=0.1, batch_size="full", epochs=3,
                        dtype="float64", return_params=True, device="cuda")
     assert s["status"] == "diverged" and s["diverged_at_step"] == 0 and s["steps"] == 0
-    assert np.isfinite(p).all() and len(c) == 0
+    assert s["error"] == "non-finite gradient norm (inf) at step 0"
+    assert np.isfinite(p).all() and len(c) == 1 and np.isnan(c["val_loss"].iloc[0]) and c["step"].iloc[0] == 0
+
+
+def test_divergence_reasons_and_partial_rows_are_the_cpus():
+    """Non-finite gradient norm at step 0, non-finite loss at step 1 and a non-finite validation loss:
+    the same error texts, partial-epoch rows and parameters on both devices."""
+    X = np.ones((20, 3))
+    X[5, 1] = 1e300
+    ds = given(X, np.arange(20) % 2, np.ones((4, 3)), np.arange(4) % 2, standardize=False, task="classification")
+    r, c, _ = compare(oe.model("softmax_regression", n_features=3, n_classes=2), ds, [{"optimizer": "sgd", "lr": 0.1}],
+                      batch_size="full", epochs=2, dtype="float64")
+    assert r["error"].tolist() == ["non-finite gradient norm (inf) at step 0"] and len(c) == 1
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    Xv = np.ones((2, 2))
+    Xv[0, 0] = 1e300
+    ds = given(X, np.ones(8), Xv, np.ones(2), standardize=False)
+    trials = [{"optimizer": "sgd", "lr": 1e200}, {"optimizer": "sgd", "lr": 0.1}]
+    r, c, _ = compare("linear_regression", ds, trials, batch_size=4, epochs=3, dtype="float64")
+    assert r["error"].tolist() == ["non-finite loss (inf) at step 1",
+                                   "non-finite validation loss (inf) after epoch 1 (step 2)"]
+    assert c["step"].tolist() == [1, 2] and c["val_loss"].isna().tolist() == [True, False]
+
+
+def test_test_split_is_evaluated_with_the_final_parameters(classes):
+    rng = np.random.default_rng(5)
+    ds = given(classes.X_train, classes.y_train, classes.X_val, classes.y_val, rng.standard_normal((10, 5)),
+               rng.integers(0, 3, 10), task="classification", standardize=False)
+    trials = MIXED[:2] + [{"optimizer": "sgd", "lr": 1e4, "seed": 0}]
+    r, _, _ = compare({"name": "mlp", "sizes": [5, 7, 3]}, ds, trials, batch_size=12, epochs=2, diverge_factor=3.0)
+    assert r["final_test_loss"].notna().tolist() == [True, True, False]
 
 
 def test_early_stopping_is_the_cpus(classes):
