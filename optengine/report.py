@@ -86,10 +86,12 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     table = best_table(runs, metric, mode)
     direction = analysis.direction(metric, mode, runs)
     tests = ", ".join(analysis.TEST_COLUMNS)
+    no_test = not any(c in runs.columns and runs[c].notna().any() for c in analysis.TEST_COLUMNS)
     how = (f"best configuration per optimizer, chosen on validation, reported on test: chosen by {metric} "
            f"({'lower' if direction == 'min' else 'higher'} is better; mean ± std over seeds; configurations with "
            f"a diverged or failed seed are not ranked); {tests}: the test split, evaluated once after training, "
-           "mean ± std over the same seeds (n/a: these results have no test split)")
+           "mean ± std over the same seeds"
+           + (" (n/a: these results have no test split, e.g. written before optengine kept one)" if no_test else ""))
     text = [head, textwrap.fill(how + ":", 110), _text_table(_table(table))]
 
     md = [f"# Sweep `{name}`", ""]

@@ -178,6 +178,7 @@ def test_report_says_chosen_on_validation_reported_on_test(tmp_path, monkeypatch
                               "final_test_metric", "seeds", "diverged", "or", "failed"]
     sgd = next(line for line in text.splitlines() if line.startswith("sgd"))
     assert "1.331 ± 0.021" in sgd
+    assert "no test split" not in text  # these results have one
     md = (folder / "report.md").read_text()
     assert "chosen on validation" in md and "reported on test" in md and "1.331 ± 0.021" in md
 
@@ -191,7 +192,7 @@ def test_report_of_an_old_folder_shows_test_as_n_a(tmp_path):
     text = report(folder, figures=False)
     rows = [line for line in text.splitlines() if line[:4] in ("sgd ", "adam")]
     assert rows and all(line.count("n/a") == 2 for line in rows), text
-    assert "chosen on validation, reported on test" in text
+    assert "chosen on validation, reported on test" in text and "no test split" in text
 
 
 def test_schedules_group_by_name_and_show_their_settings():
