@@ -290,8 +290,12 @@ def _cmd_train(a) -> int:
         print(runs[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if a.curves:
             print(curves.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\n{len(trials)} trials, {runs['steps'].sum()} steps in {wall:.2f} s "
-          f"(includes compilation on first use; later runs use numba's on-disk cache)")
+    compile_s = float(runs["compile_s"].sum())
+    print(f"\n{len(trials)} trials, {runs['steps'].sum()} steps in {wall:.2f} s, of which {compile_s:.2f} s "
+          "compiling or loading the kernels (numba caches them on disk for later runs)")
+    diverged = runs[runs["status"].astype(str) == "diverged"]
+    for _, row in diverged.head(3).iterrows():
+        print(f"diverged: {row['optimizer']} lr={row['lr']:g} seed={row['seed']}: {row['error']}")
     if a.out:
         _save_train_folder(Path(a.out), command, runs, curves, a)
         print(f"saved {len(runs)} trials in {a.out}; next: optengine report {a.out}")

@@ -255,3 +255,12 @@ def test_report_on_a_read_only_folder_still_prints_its_summary(tmp_path, capsys)
                      "permitted)$", text, re.M), text
     assert re.search(rf"^could not write the figures into {re.escape(str(out / 'figures'))}: \w", text, re.M), text
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_train_prints_compile_time_and_why_a_trial_diverged(capsys):
+    assert main(["train", "--hidden", "4", "--dataset", "iris", "--optimizer", "sgd", "--lr", "1e4,0.1",
+                 "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "compiling or loading the kernels" in out
+    line = next(x for x in out.splitlines() if x.startswith("diverged: "))
+    assert "sgd lr=10000 seed=0: loss" in line and "x starting loss" in line and "at step" in line
