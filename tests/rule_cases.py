@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 class Row:
     lr: float
     variants: tuple = ()
-    torch: tuple | None = None  # (torch.optim class name, hyper -> keyword arguments)
-    torch_lr: float | None = None  # lr for the torch comparison (default: lr)
+    torch: tuple | None = None  # (torch.optim class name, hyper -> keyword arguments, or None: no twin)
+    torch_lr: float | None = None  # lr for the torch comparison (default: lr), where its problem is
+    #                                not chaotic (a 1-ulp change of the start must stay ~1 ulp)
     extra: dict = field(default_factory=dict)
 
 
@@ -38,7 +39,9 @@ def _nesterov(h):
 
 def _adam(h):
     kw = {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"], "amsgrad": bool(h["amsgrad"])}
-    return kw | ({"weight_decay": h["weight_decay"]} if "weight_decay" in h else {"weight_decay": h["l2"]})
+    if "weight_decay" in h:  # AdamW: torch has no coupled l2 beside its decoupled weight_decay
+        return None if h["l2"] else kw | {"weight_decay": h["weight_decay"]}
+    return kw | {"weight_decay": h["l2"]}
 
 
 ROWS = {
@@ -50,7 +53,7 @@ ROWS = {
                    torch=("Adagrad", lambda h: {"lr": h["lr"], "eps": h["eps"], "weight_decay": h["l2"]})),
     "rmsprop": Row(0.01, ({"lr": 0.01, "decay": 0.99, "eps": 1e-6},),
                    torch=("RMSprop", lambda h: {"lr": h["lr"], "alpha": h["decay"], "eps": h["eps"],
-                                                "weight_decay": h["l2"]}), torch_lr=0.002),
+                                                "weight_decay": h["l2"]}), torch_lr=0.0005),
     "adam": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}, {"lr": 0.01, "amsgrad": True},
                        {"lr": 0.02, "beta2": 0.9, "amsgrad": True, "l2": 0.01}), torch=("Adam", _adam)),
     "adamw": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "weight_decay": 0.1},
@@ -59,7 +62,7 @@ ROWS = {
     "nadam": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "momentum_decay": 0.01},),
                  torch=("NAdam", lambda h: {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"],
                                             "momentum_decay": h["momentum_decay"], "weight_decay": h["l2"]})),
-    "radam": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.9},),
+    "radam": Row(0.01, ({"lr": 0.01, "beta1": 0.8, "beta2": 0.99},),
                  torch=("RAdam", lambda h: {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"],
                                             "weight_decay": h["l2"]})),
     "adamax": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6},),
