@@ -108,6 +108,15 @@ def n_buffers(name: str, hyper: dict) -> int:
     return RECORDS[RULE_ID[name]].n_buffers(hyper)
 
 
+def pack_buffers(rules, hypers) -> int:
+    """The most state buffers any trial of a pack uses (rule ids ``rules``, hyper vectors ``hypers``)."""
+    rules = np.asarray(rules, dtype=np.int64)
+    hypers = np.asarray(hypers, dtype=np.float64).reshape(len(rules), -1)
+    flag = _dispatch.FLAG_INDEX[rules]
+    extra = (flag >= 0) & (hypers[np.arange(len(rules)), np.maximum(flag, 0)] != 0.0)
+    return int(np.max(_dispatch.BASE_BUFFERS[rules] + extra, initial=0))
+
+
 def new_state(name: str, hyper: dict, n_params: int, dtype):
     """A trial's zeroed state: (buffers ``n_buffers x n_params`` in ``dtype``, scalars ``2 x MAX_SCALARS``
     float64, row 0 holding the rule's initial scalar state)."""
@@ -120,7 +129,8 @@ def new_state(name: str, hyper: dict, n_params: int, dtype):
 # -- the compiled update -----------------------------------------------------------------------
 
 # Generated from the records (rules/dispatch.py); compiled into ``update``, whose cache holds it.
-_rule_step = _dispatch.build("cpu", njit(error_model="numpy", nogil=True))
+_JIT = njit(error_model="numpy", nogil=True)
+_rule_step = _dispatch.build("cpu", _JIT, wrap=_JIT)
 
 
 @kernel

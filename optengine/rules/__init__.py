@@ -4,7 +4,9 @@ Everything else about the rules is derived from these records: the hyperparamete
 the kernels read (``HYPER``), validation, the CLI flags, the spec axes, the compiled update
 kernels for the CPU and CUDA (``dispatch.py``), the trainer's cost ordering, the benchmarks'
 traffic counts and the README's rule table (checked by ``tests/test_rules.py``). Adding a
-rule is adding a module (CONTRIBUTING.md).
+rule is adding a module (CONTRIBUTING.md). Reading the records imports neither numba nor
+NumPy (the CLI builds its flags from them); the hyperparameter layout here feeds the
+compiled @kernel update, so ``jit.py`` fingerprints this file too.
 """
 
 from __future__ import annotations

@@ -9,10 +9,9 @@
 torch's default lr is 1.0; its ``weight_decay`` (coupled) is ``l2``.
 """
 
-import numpy as np
+import math
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
@@ -26,7 +25,7 @@ def element(co, th, g, b0, b1, b2):
     lr, l2, rho, one_minus_rho, eps = co
     gi = g + l2 * th
     s = rho * b0 + one_minus_rho * (gi * gi)
-    d = np.sqrt(b1 + eps) / np.sqrt(s + eps) * gi
+    d = math.sqrt(b1 + eps) / math.sqrt(s + eps) * gi
     a = rho * b1 + one_minus_rho * (d * d)
     return th - lr * d, s, a, b2
 

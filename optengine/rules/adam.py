@@ -9,10 +9,9 @@
 torch.optim.Adam(amsgrad); its ``weight_decay`` is ``l2``.
 """
 
-import numpy as np
+import math
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
@@ -32,7 +31,7 @@ def element(co, th, g, b0, b1, b2):
     vmax = max(b2, v)
     vhat = (vmax if amsgrad else v) / bc2
     mhat = m / bc1
-    return th - lr * (mhat / (np.sqrt(vhat) + eps) + weight_decay * th), m, v, vmax
+    return th - lr * (mhat / (math.sqrt(vhat) + eps) + weight_decay * th), m, v, vmax
 
 
 HYPER = (Hyper("lr", None, "learning rate"),

@@ -8,8 +8,7 @@
 torch's ``weight_decay`` (coupled) is ``l2``.
 """
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel

@@ -6,9 +6,8 @@
 torch.optim.AdamW(amsgrad); ``l2`` is an extra coupled L2 term (0 by default).
 """
 
-from ..jit import kernel
 from .adam import AMSGRAD, BUFFERS, HYPER, L2, element
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel

@@ -1,8 +1,10 @@
 """What a rule record is: ``Rule`` (name, hyperparameters, state, formula, kernels) and ``Hyper``.
 
 A rule lives in one module of this package, which defines ``RULE = Rule(...)`` with two plain
-Python functions decorated ``@kernel`` (compiled for the CPU; the CUDA device functions are
-compiled from the same source, ``fn.py_func``):
+Python functions marked ``@kernel`` (``base.kernel``: only a mark, so that reading the records
+imports neither numba nor NumPy; ``optimizers.py`` compiles them into its ``@kernel`` update for
+the CPU, ``cuda/optimizers.py`` into device functions, from the same source). Use ``math``
+(``math.sqrt``), ``abs`` and ``max``, which compile for both.
 
 - ``coefficients(h, lr, t, prev, new)``: the step's scalars, in float64, once per step and
   trial. ``h`` is the tuple of the rule's hyperparameter values in the order of ``Rule.hyper``,
@@ -22,6 +24,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
+
+
+def kernel(fn):
+    """Marks a record's function as kernel source (compiled by optimizers.py and cuda/optimizers.py).
+
+    The mark also puts the text ``@kernel`` into the module, so ``jit.py``'s fingerprint of the
+    kernel sources covers the records and a changed rule drops the cached update kernels."""
+    fn.kernel_source = True
+    return fn
 
 # Allowed ranges of the hyperparameters, shared by every rule that takes one (the kernels read
 # one vector per trial; a name means one thing). (low, high, low_open, high_open, text).

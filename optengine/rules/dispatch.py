@@ -8,7 +8,8 @@ buffers it uses. ``ENTRY[rule, n_buffers]`` is the entry's index (-1: none).
 ``n_buffers x P``; CUDA: row ``k`` of K x P arrays, elements ``j0:j1:stride``): an ``if entry ==
 i`` chain whose branch i gathers the rule's hyperparameters, calls its ``coefficients`` once,
 casts them to the parameters' dtype and runs its ``element`` over the parameters. The CPU
-kernel that calls it (``optimizers.update``, a cached ``@kernel``) is compiled with it inlined.
+kernel that calls it (``optimizers.update``, a cached ``@kernel``) is compiled with it inlined
+(this file's changes drop that cache too: ``jit.py`` fingerprints files that mention @kernel).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def n_coefficients(rule) -> int:
     """How many scalars ``rule.coefficients`` returns (found by calling it in plain Python)."""
     h = tuple(1e-3 if x.default is None else (x.default or 0.5) for x in rule.hyper)
     prev = np.ones(MAX_SCALARS)
-    return len(rule.coefficients.py_func(h, 1e-3, 1, prev, prev.copy()))
+    return len(rule.coefficients(h, 1e-3, 1, prev, prev.copy()))
 
 
 def source(target: str) -> tuple[str, dict]:
@@ -75,9 +76,9 @@ def source(target: str) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", names
 
 
-def build(target: str, compile_fn, wrap=lambda f: f):
+def build(target: str, compile_fn, wrap):
     """``rule_step`` for ``target`` compiled with ``compile_fn`` (e.g. numba.njit(...) or
-    cuda.jit(device=True)); ``wrap`` turns each record function into what the target calls."""
+    cuda.jit(device=True)); ``wrap`` compiles each record function for the target."""
     text, names = source(target)
     filename = f"<optengine rules: {target} rule_step>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)  # readable tracebacks

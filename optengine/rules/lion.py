@@ -9,8 +9,7 @@ sign(0) = 0. ``weight_decay`` is decoupled (the paper's lambda; optax's default 
 this rule's 0), ``l2`` coupled.
 """
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel

@@ -9,8 +9,7 @@ torch.optim.SGD(momentum, dampening); its ``weight_decay`` is ``l2``. With dampe
 (the default) v = momentum * v + g from v = 0, the notes' form.
 """
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel

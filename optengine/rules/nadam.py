@@ -11,10 +11,9 @@ The running product P_t is per-trial state (``mu_product``, 1 at the start). tor
 ``weight_decay`` (coupled) is ``l2``.
 """
 
-import numpy as np
+import math
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
@@ -35,7 +34,7 @@ def element(co, th, g, b0, b1, b2):
     gi = g + l2 * th
     m = beta1 * b0 + one_minus_beta1 * gi
     v = beta2 * b1 + one_minus_beta2 * (gi * gi)
-    d = np.sqrt(v / bc2) + eps
+    d = math.sqrt(v / bc2) + eps
     th = th - grad_step * (gi / d)
     return th - moment_step * (m / d), m, v, b2
 

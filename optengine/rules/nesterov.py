@@ -8,8 +8,7 @@ torch.optim.SGD(momentum, nesterov=True); its ``weight_decay`` is ``l2``.
 ``tests/test_optimizers.py`` shows it equals the notes' explicit form.
 """
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel

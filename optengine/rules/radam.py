@@ -12,10 +12,7 @@ torch's ``weight_decay`` (coupled) is ``l2``.
 
 import math
 
-import numpy as np
-
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
@@ -39,7 +36,7 @@ def element(co, th, g, b0, b1, b2):
     m = beta1 * b0 + one_minus_beta1 * gi
     v = beta2 * b1 + one_minus_beta2 * (gi * gi)
     step = m / bc1 * lr
-    rectified = step * (sqrt_bc2 / (np.sqrt(v) + eps)) * rect
+    rectified = step * (sqrt_bc2 / (math.sqrt(v) + eps)) * rect
     return th - (rectified if adaptive else step), m, v, b2
 
 

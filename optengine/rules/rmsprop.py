@@ -7,10 +7,9 @@
 torch.optim.RMSprop(alpha=decay); its ``weight_decay`` is ``l2``.
 """
 
-import numpy as np
+import math
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
@@ -24,7 +23,7 @@ def element(co, th, g, b0, b1, b2):
     lr, l2, decay, one_minus_decay, eps = co
     gi = g + l2 * th
     s = decay * b0 + one_minus_decay * (gi * gi)
-    return th - lr * gi / (np.sqrt(s) + eps), s, b1, b2
+    return th - lr * gi / (math.sqrt(s) + eps), s, b1, b2
 
 
 RULE = Rule(

@@ -6,8 +6,7 @@
 torch.optim.SGD(momentum=0); its ``weight_decay`` is ``l2``.
 """
 
-from ..jit import kernel
-from .base import Hyper, Rule
+from .base import Hyper, Rule, kernel
 
 
 @kernel
