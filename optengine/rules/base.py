@@ -112,13 +112,14 @@ class Rule:
             return len(self.buffers) - 1
         return len(self.buffers)
 
-    @property
-    def bytes_per_param(self) -> int:
+    def traffic(self, hyper: dict | None = None) -> int:
         """Memory traffic of one update per parameter, in elements: theta read and written, the
-        gradient read, each buffer read and written (with every buffer in use)."""
-        return 3 + 2 * len(self.buffers)
+        gradient read, each buffer in use read and written (``hyper``: a trial's settings; None:
+        the defaults)."""
+        return 3 + 2 * self.n_buffers(self.defaults() if hyper is None else hyper)
 
     @property
     def cost(self) -> int:
-        """Relative cost of one update (for scheduling the costliest trials first): its traffic."""
-        return self.bytes_per_param
+        """Relative cost of one update (the pack trainer starts the costliest trials first): its
+        traffic at the defaults."""
+        return self.traffic()
