@@ -228,8 +228,16 @@ def describe() -> dict:
     return {name: dict(h) for name, h in RULE_HYPER.items()}
 
 
-def rule_table() -> list[tuple[str, str, str]]:
-    """(name, summary, hyperparameters with defaults) of every rule, for docs."""
-    return [(r.name, r.summary, ", ".join(h.name if h.default is None else f"{h.name}={h.default:g}"
-                                          for h in r.hyper)) for r in RECORDS]
+def _default_text(h) -> str:
+    if h.default is None:
+        return h.name
+    if h.name in FLAGS:
+        return f"{h.name}={'true' if h.default else 'false'}"
+    return f"{h.name}={h.default:g}".replace("e-0", "e-")
+
+
+def readme_rules_row() -> str:
+    """The README's "What is available" rules row, from the records (``tests/test_rules.py`` checks it)."""
+    cells = ", ".join(f"`{r.name}({', '.join(_default_text(h) for h in r.hyper)})`" for r in RECORDS)
+    return f"| rules | {cells} |"
 
