@@ -6,7 +6,7 @@
   results-format-1 names, order and defaults;
 - a trial of an existing rule keeps its canonical form (and trial_id) with the new
   hyperparameters at their defaults;
-- the README's rule table lists exactly the records' rules and settings;
+- the README's rule table lists the records' rules with exactly their settings and defaults;
 - every rule (each test row of ``tests/rule_cases.py``) in the CPU pack trainer equals the
   trainer's loop written in Python with ``oe.optimizer``.
 """
@@ -133,18 +133,28 @@ def _readme_rules():
     return out
 
 
+# The rules the README's table must list (all rules when this was written). A rule added later is
+# checked as soon as the README lists it, but adding a rule does not require a README edit: a new
+# rule is three files (CONTRIBUTING.md).
+README_RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax",
+                "adadelta", "lion")
+
+
 def test_readme_rule_table_matches_the_records():
-    """The README's "What is available" rules row names every rule with every setting; a default
-    written there is the record's (``O.readme_rules_row()`` writes the row)."""
+    """The README's "What is available" rules row lists rules of the records, in their order, each with
+    exactly its settings, and any default written there is the record's; it lists at least
+    ``README_RULES``. ``O.readme_rules_row()`` writes the row."""
     readme = _readme_rules()
-    assert list(readme) == list(O.RULES), "README rules row: " + O.readme_rules_row()
+    hint = "README rules row should be: " + O.readme_rules_row()
+    assert set(README_RULES) <= set(readme), hint
+    assert list(readme) == [r for r in O.RULES if r in readme], hint  # known rules, in the records' order
     for name, settings in readme.items():
-        assert list(settings) == list(O.RULE_HYPER[name]), (name, O.readme_rules_row())
+        assert list(settings) == list(O.RULE_HYPER[name]), (name, hint)
         for key, text in settings.items():
             if text is not None:
                 want = O.RULE_HYPER[name][key]
                 value = {"true": 1.0, "false": 0.0}.get(text, None)
-                assert (float(text) if value is None else value) == want, (name, key, text)
+                assert (float(text) if value is None else value) == want, (name, key, text, hint)
 
 
 # -- every rule in the pack trainer -------------------------------------------------------------------
