@@ -19,6 +19,7 @@ class Row:
     lr: float
     variants: tuple = ()
     torch: tuple | None = None  # (torch.optim class name, hyper -> keyword arguments, or None: no twin)
+    float32_tol: float = 1e-5  # float32 kernel vs the float64 reference (a sign-based rule flips where g ~ 0)
     torch_lr: float | None = None  # lr for the torch comparison (default: lr), where its problem is
     #                                not chaotic (a 1-ulp change of the start must stay ~1 ulp)
     extra: dict = field(default_factory=dict)

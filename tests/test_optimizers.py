@@ -145,8 +145,9 @@ def test_rule_matches_reference_float64(name, hyper):
 def test_rule_float32(name, hyper):
     # kernel float32 vs the float64 reference: float32 rounding only
     worst64, state_k, _ = run_pair(name, hyper, np.float32, np.float64)
-    assert worst64[0] <= 1e-5, f"normwise vs float64 reference {worst64[0]:.3g}"
-    assert worst64[1] <= 1e-5, f"elementwise vs float64 reference {worst64[1]:.3g}"
+    tol = ROWS[name].float32_tol
+    assert worst64[0] <= tol, f"normwise vs float64 reference {worst64[0]:.3g}"
+    assert worst64[1] <= tol, f"elementwise vs float64 reference {worst64[1]:.3g}"
     assert all(b.dtype == np.float32 for b in state_k.buffers)
     # kernel float32 vs the same arithmetic in float32 NumPy
     worst32, state_k, state_r = run_pair(name, hyper, np.float32, np.float32)
@@ -171,7 +172,8 @@ def test_lr_override(name):
     worst, _, _ = run_pair(name, {"lr": base, "l2": 0.01}, np.float64, np.float64, lr_fn=lr_fn)
     assert worst[0] <= 1e-12 and worst[1] <= 1e-12, worst
     worst, _, _ = run_pair(name, {"lr": base}, np.float32, np.float64, lr_fn=lr_fn)
-    assert worst[0] <= 1e-5 and worst[1] <= 1e-5, worst
+    tol = ROWS[name].float32_tol
+    assert worst[0] <= tol and worst[1] <= tol, worst
 
 
 def test_lr_override_does_not_change_stored_lr():
