@@ -22,7 +22,7 @@ the CPU, ``cuda/optimizers.py`` into device functions, from the same source). Us
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 
@@ -90,7 +90,6 @@ class Rule:
     element: Callable = None
     notes: str = ""             # where the formula comes from (notes' section, paper, torch class)
     torch: str = ""             # the torch.optim class it equals (documentation)
-    extra: dict = field(default_factory=dict)
 
     @property
     def formula(self) -> str:
