@@ -16,11 +16,10 @@ Nesterov keeps the *look-ahead* point theta~ = theta - lr*m*v as its parameters
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from . import rules as _rules
 from .errors import ConfigError, check_choice, check_flat_array, check_keys, check_number
-from numba import njit
-
 from .jit import kernel
 from .rules import dispatch as _dispatch
 
