@@ -18,12 +18,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from optengine.optimizers import RULE_HYPER as _DEFAULTS, RULES  # noqa: F401 (RULES: the seven rules, W1's)
+from optengine.optimizers import RULE_HYPER as _DEFAULTS
+from optengine.rules import BY_NAME as _RECORDS
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 
-# W1's grid (the issue's), over the engine's seven RULES.
+# W1's grid (the issue's), over the notes' seven rules; K1 also times the engine's other rules.
+RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+ENGINE_RULES = tuple(_RECORDS)
 W1_LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 W1_SIZES = (40, 100, 100, 10)
 W1_BATCH = 64
@@ -34,10 +37,10 @@ HYPER = {"momentum": _DEFAULTS["momentum"]["momentum"], "adagrad_eps": _DEFAULTS
          "betas": (_DEFAULTS["adam"]["beta1"], _DEFAULTS["adam"]["beta2"]), "adam_eps": _DEFAULTS["adam"]["eps"],
          "adamw_weight_decay": _DEFAULTS["adamw"]["weight_decay"]}
 
-# Bytes one step of each rule must read and write per float32 parameter:
-# sgd reads theta, g and writes theta (3 x 4 B); one state buffer adds a read and a write (+8 B);
-# two buffers add 16 B.
-RULE_BYTES = {"sgd": 12, "momentum": 20, "nesterov": 20, "adagrad": 20, "rmsprop": 20, "adam": 28, "adamw": 28}
+# Bytes one step of each rule (at its defaults) must read and write per float32 parameter, from the
+# records: theta and g read, theta written (3 x 4 B); each state buffer in use adds a read and a
+# write (+8 B). sgd 12, momentum 20, adam 28, ...
+RULE_BYTES = {name: 4 * r.traffic() for name, r in _RECORDS.items()}
 TRIAD_BYTES = 12  # a[i] = b[i] + s*c[i]: read b, c; write a
 
 

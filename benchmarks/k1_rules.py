@@ -1,7 +1,8 @@
 """K1: one step of each update rule on N float32 parameters (16M; --quick 1M), single thread.
 
-- optengine: ``optengine.optimizers.update(rule_id, theta, g, s1, s2, hyper_vec, lr, t)`` (the
-  engine's kernel, called directly; compiled by an untimed first call);
+- optengine: ``optengine.optimizers.update(rule_id, theta, g, state, scalars, hyper_vec, lr, t)``
+  (the engine's kernel, called directly; compiled by an untimed first call), for the notes'
+  seven rules (targets) and, engine alone, every other rule of ``optengine/rules``;
 - reference: a STREAM-style triad ``a[i] = b[i] + s*c[i]`` as a single-thread numba kernel,
   measured in the same rounds as the rules (one pooled median);
 - NumPy: each rule in place from the formulas (``out=`` and one scratch buffer);
@@ -17,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import torch_baseline
-from .common import RULE_BYTES, RULES, TRIAD_BYTES, Ctx, Measurement, Target, Timing, interleaved, ratio
+from .common import ENGINE_RULES, RULE_BYTES, RULES, TRIAD_BYTES, Ctx, Measurement, Target, Timing, interleaved, ratio
 
 LR = 1e-3
 
@@ -119,7 +120,7 @@ def _stepper(fn):
 def run(ctx: Ctx) -> None:
     import contextlib
 
-    from optengine.optimizers import RULES as ENGINE_RULES, update, validate_hyper
+    from optengine.optimizers import RULE_ID, new_state, update, validate_hyper
 
     n = ctx.sizes.k1_params
     R = ctx.k1_repeats
@@ -136,25 +137,30 @@ def run(ctx: Ctx) -> None:
         x = theta0.copy()
         axpy_inplace(x, c, np.float32(0.0))
         axpy_times = []
-        for rule in RULES:
-            # Per rule, in rounds: triad, optengine, NumPy, torch foreach, torch fused (each one step).
-            rid = ENGINE_RULES.index(rule)
+        for rule in RULES + tuple(r for r in ENGINE_RULES if r not in RULES):
+            # Per rule, in rounds: triad, optengine, NumPy, torch foreach, torch fused (each one step);
+            # the rules beyond the notes' seven: triad and optengine only.
+            seven = rule in RULES
+            rid = RULE_ID[rule]
             hv = engine_hyper(rule)
             hyper = validate_hyper(rule, {"lr": LR})
-            te, s1, s2 = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
-            tn, n1, n2, tmp = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0), np.empty_like(theta0)
+            te, (st, sc) = theta0.copy(), new_state(rule, hyper, n, np.float32)
             calls = {"triad": lambda: triad(a, theta0, c, np.float32(0.5)),
                      "axpy": lambda: axpy_inplace(x, c, np.float32(0.0)),  # s = 0: x stays finite
-                     "optengine": _stepper(lambda t: update(rid, te, g, s1, s2, hv, LR, t)),
-                     "numpy": _stepper(lambda t: numpy_step(rule, tn, g, n1, n2, tmp, hyper, LR, t))}
+                     "optengine": _stepper(lambda t: update(rid, te, g, st, sc, hv, LR, t))}
+            if seven:
+                tn, n1, n2, tmp = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0), np.empty_like(theta0)
+                calls["numpy"] = _stepper(lambda t: numpy_step(rule, tn, g, n1, n2, tmp, hyper, LR, t))
+                calls["numpy"]()
             calls["optengine"]()  # untimed first steps (the first compiles the engine kernel or loads it)
-            calls["numpy"]()
-            steppers = torch_baseline.k1_steppers(rule, theta0, g) if torch_ok else {}
+            steppers = torch_baseline.k1_steppers(rule, theta0, g) if torch_ok and seven else {}
             calls.update({f"torch {m}": fn for m, fn in steppers.items() if callable(fn)})
             tm = interleaved(calls, R)
             triad_times += tm["triad"].times
             axpy_times += tm.pop("axpy").times
-            engine[rule], numpy_t[rule] = tm["optengine"], tm["numpy"]
+            engine[rule] = tm["optengine"]
+            if seven:
+                numpy_t[rule] = tm["numpy"]
             torch_t[rule] = {m: (tm[f"torch {m}"] if callable(fn) else fn) for m, fn in steppers.items()}
             ctx.log(f"  {rule}: " + ", ".join(f"{k} {v.median * 1e3:.2f} ms" for k, v in tm.items() if k != "triad")
                     + "".join(f", torch {m} {v.split(' (')[0]}" for m, v in torch_t[rule].items()
@@ -182,7 +188,10 @@ def run(ctx: Ctx) -> None:
                                          ratio=ratio(gbs, triad_gbs), ratio_meaning="bandwidth / triad bandwidth",
                                          note=note or f"{RULE_BYTES[rule]} B/param"))
 
-    for rule in RULES:
+    for rule in engine:
+        if rule not in RULES:  # the engine's further rules: measured, no target
+            add(rule, "optengine", engine[rule])
+            continue
         m = add(rule, "optengine", engine[rule])
         ctx.target(Target("K1", f"{rule}: bandwidth / triad", m.ratio, ">=", 0.90,
                           note=f"{m.value:.1f} vs {triad_gbs:.1f} GB/s"))
@@ -211,7 +220,8 @@ def run(ctx: Ctx) -> None:
                           note=f"torch fused Adam: {why}"))
     ctx.section("K1", f"{n:,} float32 parameters; one step per timed call, median of {R} "
                       "(after an untimed first step). Bytes per parameter each rule must move: "
-                      + ", ".join(f"{r} {b}" for r, b in RULE_BYTES.items()) + f"; triad {TRIAD_BYTES} B/element "
+                      + ", ".join(f"{r} {b}" for r, b in RULE_BYTES.items()) + f" (from the rule records); "
+                      f"triad {TRIAD_BYTES} B/element "
                       "(its store to a separate array also reads that array, write-allocate, which the 12 B do not count; the "
                       "rules store to memory they have just read, as does the in-place `a = a + s*c` row, a "
                       "stricter reference shown for information). "

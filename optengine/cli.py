@@ -22,7 +22,10 @@ import re
 import sys
 from pathlib import Path
 
-HYPER_FLAGS = ("momentum", "beta1", "beta2", "eps", "decay", "weight_decay", "l2")
+# One flag per rule hyperparameter (but lr), from the rule records (optengine/rules: no numba import).
+from .rules import BY_NAME as _RULES, HYPER as _HYPER, base as _rules_base  # noqa: E402
+
+HYPER_FLAGS = tuple(h for h in _HYPER if h != "lr")
 SCHEDULE_FLAGS = ("step_size", "gamma", "decay_rate", "lr_min", "warmup_steps", "warmup_start", "unit")
 SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
 
@@ -34,6 +37,14 @@ def _list(kind):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
     return parse
+
+
+def _flag_value(text: str):
+    """A boolean hyperparameter's flag value: true/false (or 1/0)."""
+    value = {"true": True, "1": True, "false": False, "0": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
 
 
 def _value(text: str):
@@ -84,8 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--lr", type=_list(float), default=[1e-3], help="learning rates, e.g. 1e-3,1e-2")
     o.add_argument("--seed", type=_list(int), default=[0], help="seeds, e.g. 0,1,2")
     for h in HYPER_FLAGS:
-        o.add_argument(f"--{h.replace('_', '-')}", type=float, default=None,
-                       help=f"{h}, for the rules that take it (see `optengine list`)")
+        takers = ", ".join(r.name for r in _RULES.values() if any(x.name == h for x in r.hyper))
+        flag = h in _rules_base.FLAGS
+        o.add_argument(f"--{h.replace('_', '-')}", type=_flag_value if flag else float, default=None,
+                       help=f"{h} ({_rules_base.RANGES[h][4]}), for {takers}")
 
     s = t.add_argument_group("schedule, clipping, loop")
     s.add_argument("--schedule", default=None, help="constant (default), step, exponential or cosine")

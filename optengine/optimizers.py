@@ -1,18 +1,13 @@
-"""Update rules of the notes (sections 2-5) as in-place Numba kernels.
+"""Update rules (notes sections 2-5 and more) as in-place Numba kernels, derived from ``optengine/rules``.
 
-g below is the mean mini-batch gradient after clipping; ``l2`` (coupled, any rule)
-adds ``l2 * theta`` to it inside the rule, as PyTorch's ``weight_decay`` does.
+Each rule is one record in ``optengine/rules/<name>.py``: its hyperparameters with defaults,
+ranges and meanings, its state, its formula (the module's docstring) and its element-wise
+update, written once and compiled for the CPU here and for CUDA in ``cuda/optimizers.py``.
+Everything below (``RULES``, ``HYPER``, ``RULE_HYPER``, ``N_BUFFERS``, the ranges, ``update``)
+is derived from those records. ``optengine list`` and the README's table list the rules.
 
-=========  ====================================================================
-sgd        theta -= lr * g                                        (notes 2.3)
-momentum   v = m*v + g;  theta -= lr * v                          (notes 4.1)
-nesterov   v = m*v + g;  theta -= lr * (g + m*v)   look-ahead form (notes 4.2)
-adagrad    s += g^2;  theta -= lr * g / (sqrt(s) + eps)           (notes 5.1)
-rmsprop    s = d*s + (1-d)*g^2;  theta -= lr * g / (sqrt(s) + eps) (notes 5.2)
-adam       m, v moments; mhat = m/(1-b1^t), vhat = v/(1-b2^t);
-           theta -= lr * mhat / (sqrt(vhat) + eps), t from 1      (notes 5.3)
-adamw      adam - lr * weight_decay * theta_t (decoupled)         (notes 5.4)
-=========  ====================================================================
+g is the mean mini-batch gradient after clipping; ``l2`` (coupled, every rule) adds
+``l2 * theta`` to it inside the rule, as PyTorch's ``weight_decay`` does.
 
 Nesterov keeps the *look-ahead* point theta~ = theta - lr*m*v as its parameters
 (PyTorch's form); ``tests/test_optimizers.py`` shows it equals the notes' update.
@@ -21,45 +16,36 @@ Nesterov keeps the *look-ahead* point theta~ = theta - lr*m*v as its parameters
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
+from . import rules as _rules
 from .errors import ConfigError, check_choice, check_flat_array, check_keys, check_number
 from .jit import kernel
+from .rules import dispatch as _dispatch
 
-# Rule ids used by the kernels.
-SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW = range(7)
-RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+RECORDS = _rules.RECORDS
+RULES = _rules.NAMES
+RULE_ID = {name: i for i, name in enumerate(RULES)}  # the kernels' rule ids
 
-# Layout of a trial's hyperparameter vector (float64) as the kernels read it.
-HYPER = ("lr", "momentum", "beta1", "beta2", "eps", "decay", "weight_decay", "l2")
-H_LR, H_MOMENTUM, H_BETA1, H_BETA2, H_EPS, H_DECAY, H_WD, H_L2 = range(len(HYPER))
+# Layout of a trial's hyperparameter vector (float64) as the kernels read it; append-only.
+HYPER = _rules.HYPER
+HYPER_INDEX = {name: i for i, name in enumerate(HYPER)}
 
-# Hyperparameters each rule takes, with defaults (None: required).
-RULE_HYPER = {
-    "sgd": {"lr": None, "l2": 0.0},
-    "momentum": {"lr": None, "momentum": 0.9, "l2": 0.0},
-    "nesterov": {"lr": None, "momentum": 0.9, "l2": 0.0},
-    "adagrad": {"lr": None, "eps": 1e-10, "l2": 0.0},
-    "rmsprop": {"lr": None, "decay": 0.9, "eps": 1e-8, "l2": 0.0},
-    "adam": {"lr": None, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "l2": 0.0},
-    "adamw": {"lr": None, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "l2": 0.0},
-}
-# Number of state buffers (same shape as the parameters) each rule keeps.
-N_BUFFERS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+# Hyperparameters each rule takes, with defaults (None: required), in the record's order.
+RULE_HYPER = {r.name: r.defaults() for r in RECORDS}
+# Hyperparameters added to a rule after results were first written: left out of a trial's
+# canonical form when at their default, so such a trial keeps its trial_id.
+ADDED_HYPER = {r.name: {h.name: h.default for h in r.hyper if h.added} for r in RECORDS}
+# State buffers (same shape as the parameters) each rule keeps at most; per trial: ``n_buffers``.
+N_BUFFERS = {r.name: r.max_buffers for r in RECORDS}
+MAX_BUFFERS = _rules.MAX_BUFFERS
+MAX_SCALARS = _rules.MAX_SCALARS
+FLAGS = _rules.base.FLAGS
 
-_RANGES = {  # field -> (low, high, low_open, high_open)
-    "lr": (0.0, None, True, False),
-    "momentum": (0.0, 1.0, False, True),
-    "beta1": (0.0, 1.0, False, True),
-    "beta2": (0.0, 1.0, False, True),
-    "decay": (0.0, 1.0, False, True),
-    "eps": (0.0, None, True, False),
-    "weight_decay": (0.0, None, False, False),
-    "l2": (0.0, None, False, False),
-}
-RANGE_TEXT = {
-    "lr": "(0, inf)", "momentum": "[0, 1)", "beta1": "[0, 1)", "beta2": "[0, 1)",
-    "decay": "[0, 1)", "eps": "(0, inf)", "weight_decay": "[0, inf)", "l2": "[0, inf)",
-}
+_RANGES = {k: v[:4] for k, v in _rules.RANGES.items()}  # field -> (low, high, low_open, high_open)
+RANGE_TEXT = {k: v[4] for k, v in _rules.RANGES.items()}
+MEANINGS = {r.name: {h.name: h.meaning for h in r.hyper} for r in RECORDS}
+COST = np.array([r.cost for r in RECORDS], dtype=np.int64)  # relative update cost per rule id
 
 
 def validate_hyper(name: str, hyper: dict, prefix: str = "optimizer") -> dict:
@@ -76,13 +62,26 @@ def validate_hyper(name: str, hyper: dict, prefix: str = "optimizer") -> dict:
             if default is None:
                 raise ConfigError(f"{prefix}.{key}", f"{name} needs {key!r}, a number in {RANGE_TEXT[key]}")
             out[key] = default
-    return out
+    return {key: out[key] for key in allowed}
 
 
 def check_hyper_value(key: str, value, field: str) -> float:
-    """One hyperparameter checked against its range (``RANGE_TEXT``); returned as float."""
+    """One hyperparameter checked against its range (``RANGE_TEXT``); returned as float
+    (a flag such as ``amsgrad``: true/false or 1/0, returned as 1.0/0.0)."""
+    if key in FLAGS:
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, float)) and value in (0, 1)):
+            return float(bool(value))
+        raise ConfigError(field, f"must be true or false, got {value!r}")
     lo, hi, lo_open, hi_open = _RANGES[key]
     return check_number(field, value, low=lo, high=hi, low_open=lo_open, high_open=hi_open)
+
+
+def canonical_hyper(name: str, hyper: dict) -> dict:
+    """``hyper`` (validated) without the hyperparameters added later (``ADDED_HYPER``) that are
+    at their default: the form a trial's identity is computed from, equal to the form before
+    they existed."""
+    added = ADDED_HYPER[name]
+    return {k: v for k, v in hyper.items() if not (k in added and v == added[k])}
 
 
 def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:
@@ -96,87 +95,79 @@ def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:
 
 
 def hyper_vector(hyper: dict) -> np.ndarray:
-    """Pack a validated hyperparameter dict into the kernels' float64 layout."""
+    """Pack a validated hyperparameter dict into the kernels' float64 layout (``HYPER``; absent: 0)."""
     vec = np.zeros(len(HYPER))
     for i, key in enumerate(HYPER):
         vec[i] = hyper.get(key, 0.0)
     return vec
 
 
-@kernel
-def update(rule, theta, g, s1, s2, hyper, lr, t):
-    """One in-place step ``t`` (counted from 1) of ``rule`` with learning rate ``lr``.
+def n_buffers(name: str, hyper: dict) -> int:
+    """State buffers a trial of rule ``name`` with these (validated) hyperparameters uses."""
+    return RECORDS[RULE_ID[name]].n_buffers(hyper)
 
-    ``s1``/``s2`` are the rule's state buffers (velocity, accumulators, moments).
-    Scalars are cast to the parameters' dtype, so float32 stays float32.
+
+def pack_buffers(rules, hypers) -> int:
+    """The most state buffers any trial of a pack uses (rule ids ``rules``, hyper vectors ``hypers``)."""
+    rules = np.asarray(rules, dtype=np.int64)
+    hypers = np.asarray(hypers, dtype=np.float64).reshape(len(rules), -1)
+    flag = _dispatch.FLAG_INDEX[rules]
+    extra = (flag >= 0) & (hypers[np.arange(len(rules)), np.maximum(flag, 0)] != 0.0)
+    return int(np.max(_dispatch.BASE_BUFFERS[rules] + extra, initial=0))
+
+
+def new_state(name: str, hyper: dict, n_params: int, dtype):
+    """A trial's zeroed state: (buffers ``n_buffers x n_params`` in ``dtype``, scalars ``2 x MAX_SCALARS``
+    float64, row 0 holding the rule's initial scalar state)."""
+    rule = RULE_ID[name]
+    scalars = np.zeros((2, MAX_SCALARS))
+    scalars[0] = _dispatch.SCALAR_INIT[rule]
+    return np.zeros((n_buffers(name, hyper), n_params), dtype=dtype), scalars
+
+
+# -- the compiled update -----------------------------------------------------------------------
+
+# Generated from the records (rules/dispatch.py); compiled into ``update``, whose cache holds it.
+_JIT = njit(error_model="numpy", nogil=True)
+_rule_step = _dispatch.build("cpu", _JIT, wrap=_JIT)
+
+
+@kernel
+def state_rows(rule, hyper):
+    """Buffers a trial of rule id ``rule`` with hyperparameter vector ``hyper`` uses (the CPU
+    trainer's allocation; ``n_buffers`` on the host)."""
+    flag = _dispatch.FLAG_INDEX[rule]
+    return _dispatch.BASE_BUFFERS[rule] + (1 if flag >= 0 and hyper[flag] != 0.0 else 0)
+
+
+@kernel
+def initial_scalars(rule):
+    """A trial's scalar state (2 x MAX_SCALARS float64), row 0 set to the rule's initial values."""
+    scalars = np.zeros((2, MAX_SCALARS))
+    for j in range(MAX_SCALARS):
+        scalars[0, j] = _dispatch.SCALAR_INIT[rule, j]
+    return scalars
+
+
+@kernel
+def update(rule, theta, g, state, scalars, hyper, lr, t):
+    """One in-place step ``t`` (counted from 1) of rule id ``rule`` with learning rate ``lr``.
+
+    ``state`` is the trial's ``n_buffers x P`` buffer array (``state_rows``), ``scalars`` its
+    ``2 x MAX_SCALARS`` float64 scalar state (step t reads row (t-1) % 2 and writes row t % 2).
+    Coefficients are cast to the parameters' dtype, so float32 stays float32.
     """
-    dt = theta.dtype.type
-    n = theta.size
-    eta = dt(lr)
-    l2 = dt(hyper[H_L2])
-    if rule == SGD:
-        for i in range(n):
-            gi = g[i] + l2 * theta[i]
-            theta[i] -= eta * gi
-    elif rule == MOMENTUM:
-        m = dt(hyper[H_MOMENTUM])
-        for i in range(n):
-            gi = g[i] + l2 * theta[i]
-            v = m * s1[i] + gi
-            s1[i] = v
-            theta[i] -= eta * v
-    elif rule == NESTEROV:
-        m = dt(hyper[H_MOMENTUM])
-        for i in range(n):
-            gi = g[i] + l2 * theta[i]
-            v = m * s1[i] + gi
-            s1[i] = v
-            theta[i] -= eta * (gi + m * v)
-    elif rule == ADAGRAD:
-        eps = dt(hyper[H_EPS])
-        for i in range(n):
-            gi = g[i] + l2 * theta[i]
-            s = s1[i] + gi * gi
-            s1[i] = s
-            theta[i] -= eta * gi / (np.sqrt(s) + eps)
-    elif rule == RMSPROP:
-        d = dt(hyper[H_DECAY])
-        one_d = dt(1.0 - hyper[H_DECAY])
-        eps = dt(hyper[H_EPS])
-        for i in range(n):
-            gi = g[i] + l2 * theta[i]
-            s = d * s1[i] + one_d * (gi * gi)
-            s1[i] = s
-            theta[i] -= eta * gi / (np.sqrt(s) + eps)
-    else:  # ADAM, ADAMW
-        b1 = hyper[H_BETA1]
-        b2 = hyper[H_BETA2]
-        beta1 = dt(b1)
-        beta2 = dt(b2)
-        one_b1 = dt(1.0 - b1)
-        one_b2 = dt(1.0 - b2)
-        bc1 = dt(1.0 - b1 ** t)
-        bc2 = dt(1.0 - b2 ** t)
-        eps = dt(hyper[H_EPS])
-        wd = dt(hyper[H_WD]) if rule == ADAMW else dt(0.0)
-        for i in range(n):
-            th = theta[i]
-            gi = g[i] + l2 * th
-            m = beta1 * s1[i] + one_b1 * gi
-            v = beta2 * s2[i] + one_b2 * (gi * gi)
-            s1[i] = m
-            s2[i] = v
-            mhat = m / bc1
-            vhat = v / bc2
-            theta[i] = th - eta * (mhat / (np.sqrt(vhat) + eps) + wd * th)
+    entry = _dispatch.ENTRY[rule, state.shape[0]]
+    _rule_step(entry, theta, g, state, scalars[(t - 1) % 2], scalars[t % 2], hyper, lr, t)
 
 
 class OptState:
-    """A rule's state: its buffers and the number of steps taken so far."""
+    """A rule's state: its buffers (``n_buffers x P``), scalar state and the number of steps taken so far."""
 
-    def __init__(self, rule: str, buffers, t=0):
+    def __init__(self, rule: str, buffers, t=0, scalars=None):
         self.rule = rule
         self.buffers = buffers
+        self.scalars = scalars
         self.t = t
 
     def __repr__(self):
@@ -189,7 +180,7 @@ class Optimizer:
     def __init__(self, name: str, **hyper):
         self.hyper = validate_hyper(name, hyper)
         self.name = name
-        self.rule = RULES.index(name)
+        self.rule = RULE_ID[name]
         self._vec = hyper_vector(self.hyper)
 
     @property
@@ -203,7 +194,8 @@ class Optimizer:
     def init(self, params: np.ndarray) -> OptState:
         """Zeroed state buffers shaped like ``params`` (flat float32/float64)."""
         check_flat_array("params", params)
-        return OptState(self.name, [np.zeros_like(params) for _ in range(N_BUFFERS[self.name])])
+        buffers, scalars = new_state(self.name, self.hyper, params.size, params.dtype)
+        return OptState(self.name, buffers, scalars=scalars)
 
     def step(self, params: np.ndarray, grads: np.ndarray, state: OptState, lr: float | None = None) -> None:
         """Apply one update to ``params`` in place; ``lr`` (>= 0) overrides the rule's learning rate."""
@@ -214,15 +206,15 @@ class Optimizer:
                                        f"got shape {grads.shape}, dtype {grads.dtype}")
         if not isinstance(state, OptState) or state.rule != self.name:
             raise ConfigError("state", f"was not made by this {self.name} optimizer; call init(params) first")
-        for b in state.buffers:
-            if b.shape != params.shape or b.dtype != params.dtype:
-                raise ConfigError("state", "was made for other params; call init(params) again")
+        b = state.buffers
+        if (not isinstance(b, np.ndarray) or b.ndim != 2 or b.shape != (n_buffers(self.name, self.hyper), params.size)
+                or b.dtype != params.dtype or not b.flags.c_contiguous):
+            raise ConfigError("state", "was made for other params; call init(params) again")
         check_representable(self.hyper, params.dtype)
         eta = self.lr if lr is None else check_number("lr", lr, low=0.0)  # 0 is warmup's first step
         check_representable({"lr": eta}, params.dtype, prefix="")
         state.t += 1
-        bufs = state.buffers + [params] * (2 - len(state.buffers))  # unused slots: any array of the dtype
-        update(self.rule, params, grads, bufs[0], bufs[1], self._vec, eta, state.t)
+        update(self.rule, params, grads, b, state.scalars, self._vec, eta, state.t)
 
 
 def optimizer(name: str, **hyper) -> Optimizer:
@@ -233,4 +225,18 @@ def optimizer(name: str, **hyper) -> Optimizer:
 def describe() -> dict:
     """Rules with their hyperparameters and defaults (for ``optengine list``)."""
     return {name: dict(h) for name, h in RULE_HYPER.items()}
+
+
+def _default_text(h) -> str:
+    if h.default is None:
+        return h.name
+    if h.name in FLAGS:
+        return f"{h.name}={'true' if h.default else 'false'}"
+    return f"{h.name}={h.default:g}".replace("e-0", "e-")
+
+
+def readme_rules_row() -> str:
+    """The README's "What is available" rules row, from the records (``tests/test_rules.py`` checks it)."""
+    cells = ", ".join(f"`{r.name}({', '.join(_default_text(h) for h in r.hyper)})`" for r in RECORDS)
+    return f"| rules | {cells} |"
 

@@ -28,7 +28,7 @@ from numba import literally
 from .clipping import clip
 from .jit import kernel
 from .models.kernels import family_evaluate, family_loss_grad
-from .optimizers import update
+from .optimizers import COST, initial_scalars, state_rows, update
 from .rng import new_state, shuffle, _STREAM_SHUFFLE
 from .schedules import S_UNIT, schedule_lr
 
@@ -53,8 +53,8 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
     n = X.shape[0]
     n_batches = (n + batch - 1) // batch
     grad = np.zeros_like(theta)
-    s1 = np.zeros_like(theta)
-    s2 = np.zeros_like(theta)
+    state = np.zeros((state_rows(rule, hyper), theta.size), dtype=theta.dtype)  # the rule's buffers
+    scalars = initial_scalars(rule)
     ws = np.empty(ws_size, dtype=theta.dtype)
     order = np.arange(n)
     rng = new_state(seed, _STREAM_SHUFFLE)
@@ -97,7 +97,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
                 return
             if not per_epoch:
                 lr = schedule_lr(sched, float(step))
-            update(rule, theta, grad, s1, s2, hyper, lr, step + 1)
+            update(rule, theta, grad, state, scalars, hyper, lr, step + 1)
             step += 1
             loss_sum += loss * (hi - lo)
             norm_sum += norm
@@ -172,9 +172,9 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
         return compile_s
     lock = threading.Lock()
     stop = threading.Event()  # set when the caller is interrupted: no new trial starts
-    # Costliest first (the rule ids run from plain SGD to Adam/AdamW, whose updates cost the
-    # most), so the last trials to start are short ones and the threads finish together.
-    todo = iter(int(k) for k in np.argsort(-np.asarray(rules), kind="stable"))
+    # Costliest update first (the records' cost), so the last trials to start are short ones
+    # and the threads finish together.
+    todo = iter(int(k) for k in np.argsort(-COST[np.asarray(rules)], kind="stable"))
 
     def work():
         while not stop.is_set():

@@ -40,14 +40,17 @@ def sgd_step(theta, g, state, lr, l2=0.0):
 
 
 def momentum_init(theta):
-    return {"v": np.zeros_like(theta)}
+    return {"v": np.zeros_like(theta), "t": 0}
 
 
-def momentum_step(theta, g, state, lr, momentum=0.9, l2=0.0):
-    """Seed 4.1 (PyTorch form): v = m*v + g; theta = theta - lr*v."""
+def momentum_step(theta, g, state, lr, momentum=0.9, l2=0.0, dampening=0.0):
+    """Seed 4.1 (PyTorch form): v = m*v + g; theta = theta - lr*v.
+
+    torch.optim.SGD's dampening: the first step sets v = g, later ones v = m*v + (1-dampening)*g."""
     g = _coupled(theta, g, l2)
-    v = momentum * state["v"] + g
-    return theta - lr * v, {"v": v}
+    t = state["t"] + 1
+    v = g.copy() if t == 1 else momentum * state["v"] + (1.0 - dampening) * g
+    return theta - lr * v, {"v": v, "t": t}
 
 
 def nesterov_init(theta):
@@ -111,7 +114,7 @@ def rmsprop_step(theta, g, state, lr, decay=0.9, eps=1e-8, l2=0.0):
 
 
 def adam_init(theta):
-    return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "t": 0}
+    return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "vmax": np.zeros_like(theta), "t": 0}
 
 
 def _adam_moments(g, state, beta1, beta2):
@@ -124,23 +127,116 @@ def _adam_moments(g, state, beta1, beta2):
     return m, v, m_hat, v_hat, t
 
 
-def adam_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
+def _amsgrad(state, v, t, beta2, amsgrad):
+    """AMSGrad (Reddi et al. 2018, torch's amsgrad=True): v_hat from the running maximum of v."""
+    vmax = np.maximum(state["vmax"], v) if amsgrad else state["vmax"]
+    return vmax, (vmax if amsgrad else v) / (1.0 - beta2 ** t)
+
+
+def adam_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0, amsgrad=False):
     """Seed 5.3 / 12.2: theta = theta - lr * m_hat / (sqrt(v_hat) + eps), t from 1."""
     g = _coupled(theta, g, l2)
     m, v, m_hat, v_hat, t = _adam_moments(g, state, beta1, beta2)
-    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v, "t": t}
+    vmax, v_hat = _amsgrad(state, v, t, beta2, amsgrad)
+    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v, "vmax": vmax, "t": t}
 
 
 def adamw_init(theta):
     return adam_init(theta)
 
 
-def adamw_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, l2=0.0):
+def adamw_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, l2=0.0, amsgrad=False):
     """Seed 5.4: theta = theta - eta*m_hat/(sqrt(v_hat)+eps) - eta*weight_decay*theta_t."""
     g = _coupled(theta, g, l2)
     m, v, m_hat, v_hat, t = _adam_moments(g, state, beta1, beta2)
+    vmax, v_hat = _amsgrad(state, v, t, beta2, amsgrad)
     new = theta - lr * m_hat / (np.sqrt(v_hat) + eps) - lr * weight_decay * theta
+    return new, {"m": m, "v": v, "vmax": vmax, "t": t}
+
+
+def nadam_init(theta):
+    return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "mu_product": 1.0, "t": 0}
+
+
+def nadam_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3, l2=0.0):
+    """NAdam as torch.optim.NAdam documents it (Dozat 2016 with the momentum schedule mu_t):
+    mu_t = beta1 (1 - 0.5 * 0.96^(t psi)); m_hat = mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)
+    + (1 - mu_t) g / (1 - prod_{i<=t} mu_i); theta -= lr * m_hat / (sqrt(v / (1 - beta2^t)) + eps)."""
+    g = _coupled(theta, g, l2)
+    t = state["t"] + 1
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    prod = state["mu_product"] * mu
+    m = beta1 * state["m"] + (1.0 - beta1) * g
+    v = beta2 * state["v"] + (1.0 - beta2) * g * g
+    m_hat = mu_next * m / (1.0 - prod * mu_next) + (1.0 - mu) * g / (1.0 - prod)
+    v_hat = v / (1.0 - beta2 ** t)
+    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v, "mu_product": prod, "t": t}
+
+
+def radam_init(theta):
+    return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "t": 0}
+
+
+def radam_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
+    """RAdam (Liu et al. 2020, Algorithm 2, as torch.optim.RAdam documents it): the adaptive step
+    is used, rectified by r_t, once the SMA length rho_t exceeds 5; before, m_hat alone."""
+    g = _coupled(theta, g, l2)
+    t = state["t"] + 1
+    m = beta1 * state["m"] + (1.0 - beta1) * g
+    v = beta2 * state["v"] + (1.0 - beta2) * g * g
+    m_hat = m / (1.0 - beta1 ** t)
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * t * beta2 ** t / (1.0 - beta2 ** t)
+    if rho_t > 5.0:
+        l_t = math.sqrt(1.0 - beta2 ** t) / (np.sqrt(v) + eps)
+        r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        new = theta - lr * m_hat * l_t * r_t
+    else:
+        new = theta - lr * m_hat
     return new, {"m": m, "v": v, "t": t}
+
+
+def adamax_init(theta):
+    return {"m": np.zeros_like(theta), "u": np.zeros_like(theta), "t": 0}
+
+
+def adamax_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0):
+    """AdaMax (Kingma & Ba 2015, Algorithm 2; torch.optim.Adamax's eps inside the max):
+    u = max(beta2 u, |g| + eps); theta -= lr / (1 - beta1^t) * m / u."""
+    g = _coupled(theta, g, l2)
+    t = state["t"] + 1
+    m = beta1 * state["m"] + (1.0 - beta1) * g
+    u = np.maximum(beta2 * state["u"], np.abs(g) + eps)
+    return theta - (lr / (1.0 - beta1 ** t)) * m / u, {"m": m, "u": u, "t": t}
+
+
+def adadelta_init(theta):
+    return {"s": np.zeros_like(theta), "a": np.zeros_like(theta)}
+
+
+def adadelta_step(theta, g, state, lr, rho=0.9, eps=1e-6, l2=0.0):
+    """ADADELTA (Zeiler 2012, Algorithm 1, with torch.optim.Adadelta's lr):
+    E[g^2] = rho E[g^2] + (1-rho) g^2; dx = -RMS[dx]_{t-1} / RMS[g]_t * g;
+    E[dx^2] = rho E[dx^2] + (1-rho) dx^2; theta += lr * dx, RMS[y] = sqrt(E[y^2] + eps)."""
+    g = _coupled(theta, g, l2)
+    s = rho * state["s"] + (1.0 - rho) * g * g
+    dx = -np.sqrt(state["a"] + eps) / np.sqrt(s + eps) * g
+    a = rho * state["a"] + (1.0 - rho) * dx * dx
+    return theta + lr * dx, {"s": s, "a": a}
+
+
+def lion_init(theta):
+    return {"m": np.zeros_like(theta)}
+
+
+def lion_step(theta, g, state, lr, beta1=0.9, beta2=0.99, weight_decay=0.0, l2=0.0):
+    """Lion (Chen et al. 2023, Algorithm 2): c = beta1 m + (1 - beta1) g;
+    theta -= lr (sign(c) + lambda theta); m = beta2 m + (1 - beta2) g."""
+    g = _coupled(theta, g, l2)
+    c = beta1 * state["m"] + (1.0 - beta1) * g
+    new = theta - lr * (np.sign(c) + weight_decay * theta)
+    return new, {"m": beta2 * state["m"] + (1.0 - beta2) * g}
 
 
 RULES = {
@@ -151,6 +247,11 @@ RULES = {
     "rmsprop": (rmsprop_init, rmsprop_step),
     "adam": (adam_init, adam_step),
     "adamw": (adamw_init, adamw_step),
+    "nadam": (nadam_init, nadam_step),
+    "radam": (radam_init, radam_step),
+    "adamax": (adamax_init, adamax_step),
+    "adadelta": (adadelta_init, adadelta_step),
+    "lion": (lion_init, lion_step),
 }
 
 

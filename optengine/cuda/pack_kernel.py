@@ -43,6 +43,7 @@ from numba import cuda, float32 as nb_float32, float64 as nb_float64
 from ..errors import ConfigError
 from ..models.dense import A_ACT, A_LAYERS, A_LOSS, A_SIZES, CROSS_ENTROPY
 from ..models.kernels import DENSE
+from ..optimizers import pack_buffers
 from ..pack_kernel import (DIV_EXPLODED, DIV_LOSS, DIV_NONE, DIV_NORM, DIV_VAL, DIVERGED, EARLY_STOPPED, I_LOSS,
                            I_NORM, I_START, N_INFO, N_RESULTS, OK, R_REASON)
 from ..rng import _STREAM_SHUFFLE, new_state
@@ -50,7 +51,7 @@ from ..schedules import S_UNIT
 from . import require_device, simulating
 from .clipping import block_sum, clip_row
 from .gemm import EPI_ACT, EPI_DACT, EPI_STORE, KC, MAX_THREADS, TM_PAD, TN_PAD, TX, build as build_gemm
-from .optimizers import apply, coefficients
+from .optimizers import pack_state, rule_update
 from .rng import shuffle
 from .schedules import schedule_lr
 
@@ -136,7 +137,7 @@ def _build(dt):
 
     @cuda.jit(**_LAUNCH)
     def step_kernel(ai, X, yc, yr, orders, row0, rows, batch, rows_cap, epoch, step,
-                    theta, grad, s1, s2, S, rules, hypers, scheds, clip_modes, clip_cs,
+                    theta, grad, state, scal, S, rules, hypers, scheds, clip_modes, clip_cs,
                     diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr,
                     info, train_loss, grad_norm, lrs, steps_at):
         """One optimisation step of every trial still training: block k = trial k. A trial that
@@ -233,10 +234,8 @@ def _build(dt):
             lr = schedule_lr(sp, float(epoch))
         else:
             lr = schedule_lr(sp, float(step))
-        rule = rules[k]
-        co = coefficients(rule, hypers[k], lr, step + 1, theta)
-        for j in range(tid, n_params, nt):  # the same j per thread as clip_row: no barrier needed
-            apply(rule, co, theta, grad, s1, s2, k, j)
+        # the same j per thread as clip_row (tid, tid + nt, ...): no barrier needed
+        rule_update(rules[k], theta, grad, state, scal, k, tid, n_params, nt, hypers[k], lr, step + 1)
         if tid == 0:
             loss_sum[k] += loss * rows
             norm_sum[k] += norm
@@ -395,10 +394,9 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
     n_out = widths[-1]
     chunk = max(batch, min(EVAL_ROWS, int(eval_chunk)))
     s_cols = chunk * sum(widths) + 2 * batch * max(widths)
-    need_s1 = bool(np.any(rules != 0))
-    need_s2 = bool(np.any(rules >= 5))
+    state_rows = max(1, pack_buffers(rules, hypers))  # the rules' buffers (derived from the records)
     itemsize = np.dtype(dtype).itemsize
-    per_trial = itemsize * (P * (2 + need_s1 + need_s2) + s_cols) + 4 * n + 8 * (20 + 6 * epochs + n_out)
+    per_trial = itemsize * (P * (2 + state_rows) + s_cols) + 4 * n + 8 * (26 + 6 * epochs + n_out)
 
     d_ai = cuda.to_device(np.ascontiguousarray(ai, dtype=np.int64))
     d_X = cuda.to_device(np.ascontiguousarray(X))
@@ -415,7 +413,7 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
     for g0 in range(0, K, group):
         sl = slice(g0, min(K, g0 + group))
         compile_s += _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                     d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
+                     d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out,
                      rules[sl], hypers[sl], scheds[sl], clip_modes[sl], clip_cs[sl], seeds[sl], params[sl],
                      float(diverge_factor), int(patience), float(min_delta),
                      train_loss[sl], val_loss[sl], val_metric[sl], grad_norm[sl], lrs[sl], steps_at[sl],
@@ -437,15 +435,14 @@ def _precompile(kernel, args) -> None:
 
 
 def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                 d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
+                 d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out,
                  rules, hypers, scheds, clip_modes, clip_cs, seeds, params, diverge_factor, patience, min_delta,
                  train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
     K, P = params.shape
     dtype = params.dtype
     theta = cuda.to_device(np.ascontiguousarray(params))
     grad = cuda.device_array((K, P), dtype=dtype)
-    s1 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s1 else grad
-    s2 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s2 else grad
+    state, scal = (cuda.to_device(a) for a in pack_state(rules, hypers, P, dtype))  # optimizer state
     S = cuda.device_array((K, s_cols), dtype=dtype)
     orders = cuda.to_device(np.tile(np.arange(n, dtype=np.int32), (K, 1)))
     states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in seeds], dtype=np.uint64))
@@ -477,7 +474,7 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
 
     def step_args(row0, rows, epoch, step):
         return (d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
-                theta, grad, s1, s2, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
+                theta, grad, state, scal, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
                 diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr,
                 d_infos, outs[0], outs[3], outs[4], d_steps_at)
 

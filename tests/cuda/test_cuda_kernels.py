@@ -32,58 +32,70 @@ def rel_err(a, b):
 
 
 def _pack_hypers():
-    """One trial per rule (all 7), non-default settings and coupled l2 on most of them."""
-    settings = {
-        "sgd": {"lr": 0.05, "l2": 0.01},
-        "momentum": {"lr": 0.02, "momentum": 0.8, "l2": 0.001},
-        "nesterov": {"lr": 0.03, "momentum": 0.95},
-        "adagrad": {"lr": 0.1, "eps": 1e-6, "l2": 0.02},
-        "rmsprop": {"lr": 0.01, "decay": 0.8, "eps": 1e-7, "l2": 0.005},
-        "adam": {"lr": 0.003, "beta1": 0.85, "beta2": 0.99, "l2": 0.01},
-        "adamw": {"lr": 0.004, "weight_decay": 0.05, "l2": 0.002},
-    }
-    rules = np.array([O.RULES.index(r) for r in settings], dtype=np.int64)
-    hypers = np.stack([O.hyper_vector(O.validate_hyper(r, h)) for r, h in settings.items()])
-    return rules, hypers
+    """One trial per rule at its test row's settings (tests/rule_cases.py), with and without l2,
+    and one per further setting of the row (AMSGrad, dampening, ...)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from rule_cases import ROWS
+
+    settings = []
+    for name, row in ROWS.items():
+        settings += [(name, {"lr": row.lr}), (name, {"lr": row.lr, "l2": 0.01})]
+        settings += [(name, dict(v)) for v in row.variants]
+    names = [n for n, _ in settings]
+    hyper = [O.validate_hyper(n, h) for n, h in settings]
+    rules = np.array([O.RULE_ID[n] for n in names], dtype=np.int64)
+    hypers = np.stack([O.hyper_vector(h) for h in hyper])
+    return names, hyper, rules, hypers
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_update_rules_equal_the_cpu_kernels(dtype):
-    rules, hypers = _pack_hypers()
+    names, hyper, rules, hypers = _pack_hypers()
     K, P = len(rules), 45
     rng = np.random.default_rng(0)
     theta = rng.standard_normal((K, P)).astype(dtype)
-    s1 = np.zeros((K, P), dtype)
-    s2 = np.zeros((K, P), dtype)
-    gpu = [theta.copy(), s1.copy(), s2.copy()]
-    lrs = hypers[:, O.H_LR].copy()
-    for t in range(1, 6):  # five steps: state carried over, bias corrections move
+    cpu = [O.new_state(n, h, P, dtype) for n, h in zip(names, hyper)]
+    state, scal = gO.pack_state(rules, hypers, P, dtype)
+    gpu = theta.copy()
+    lrs = hypers[:, O.HYPER_INDEX["lr"]].copy()
+    for t in range(1, 6):  # five steps: state carried over, bias corrections and NAdam's product move
         g = rng.standard_normal((K, P)).astype(dtype)
         lr_t = lrs * (1.0 - 0.1 * t)  # a schedule-like lr per trial and step
         for k in range(K):
-            O.update(int(rules[k]), theta[k], g[k], s1[k], s2[k], hypers[k], lr_t[k], t)
+            O.update(int(rules[k]), theta[k], g[k], cpu[k][0], cpu[k][1], hypers[k], lr_t[k], t)
         ts = np.full(K, t, dtype=np.int64)
-        # 2 blocks of 16 threads for 7 trials x 1 tile: the grid-stride loop is exercised
-        gO.update[2, 16](rules, gpu[0], g, gpu[1], gpu[2], hypers, lr_t, ts)
-    for cpu, dev in zip((theta, s1, s2), gpu):
-        assert rel_err(cpu, dev) <= RTOL
-
-
-def test_update_launcher_and_a_single_rule_pack():
-    """``launch_update`` sizes the grid; rows of one rule with s1/s2 aliased to theta (no state)."""
-    K, P = 3, 70
-    rng = np.random.default_rng(1)
-    theta = rng.standard_normal((K, P)).astype(np.float32)
-    g = rng.standard_normal((K, P)).astype(np.float32)
-    hyper = O.hyper_vector(O.validate_hyper("sgd", {"lr": 0.1, "l2": 0.5}))
-    hypers = np.tile(hyper, (K, 1))
-    want = theta.copy()
+        # 2 blocks of 16 threads for K trials x 1 tile: the grid-stride loop is exercised
+        gO.update[2, 16](rules, gpu, g, state, scal, hypers, lr_t, ts)
     for k in range(K):
-        O.update(O.SGD, want[k], g[k], want[k], want[k], hyper, 0.1, 1)
-    d_theta = cuda.to_device(theta)  # one device buffer passed three times (host arrays would be copied thrice)
-    gO.launch_update(np.zeros(K, dtype=np.int64), d_theta, cuda.to_device(g), d_theta, d_theta, hypers,
-                     np.full(K, 0.1), np.ones(K, dtype=np.int64), threads=16)
+        assert rel_err(theta[k], gpu[k]) <= RTOL, names[k]
+        nb = cpu[k][0].shape[0]
+        assert rel_err(cpu[k][0], state[k, :nb]) <= RTOL, names[k]
+        np.testing.assert_allclose(scal[k], cpu[k][1], rtol=1e-12, err_msg=names[k])
+
+
+def test_update_launcher_on_device_arrays():
+    """``launch_update`` sizes the grid; one trial the CPU's way (flat arrays, scalar rule, lr, t)."""
+    P = 70
+    rng = np.random.default_rng(1)
+    theta = rng.standard_normal(P).astype(np.float32)
+    g = rng.standard_normal(P).astype(np.float32)
+    h = O.validate_hyper("nadam", {"lr": 0.1, "l2": 0.5})
+    hyper = O.hyper_vector(h)
+    want = theta.copy()
+    state, scal = O.new_state("nadam", h, P, np.float32)
+    d_state, d_scal = cuda.to_device(state), cuda.to_device(scal)
+    d_theta = cuda.to_device(theta)
+    d_g = cuda.to_device(g)
+    for t in (1, 2, 3):
+        O.update(O.RULE_ID["nadam"], want, g, state, scal, hyper, 0.1, t)
+        gO.launch_update(np.full(1, O.RULE_ID["nadam"], dtype=np.int64), d_theta.reshape(1, P), d_g.reshape(1, P),
+                         d_state.reshape(1, *state.shape), d_scal.reshape(1, 2, scal.shape[1]), hyper.reshape(1, -1),
+                         np.full(1, 0.1), np.full(1, t, dtype=np.int64), threads=16)
     assert rel_err(want, d_theta.copy_to_host()) <= RTOL
+    assert rel_err(state, d_state.copy_to_host()) <= RTOL
 
 
 def _schedules():
@@ -155,15 +167,19 @@ def test_shuffle_stream_equals_the_cpu_one():
 
 
 def test_one_trial_the_cpu_way():
-    """``launch_update`` with the CPU kernel's arguments: flat arrays, scalar rule, lr and t."""
+    """``launch_update`` with the CPU kernel's arguments: flat arrays, scalar rule, lr and t (AMSGrad:
+    three buffers)."""
     rng = np.random.default_rng(4)
     theta = rng.standard_normal(33).astype(np.float32)
     g = rng.standard_normal(33).astype(np.float32)
-    hyper = O.hyper_vector(O.validate_hyper("adam", {"lr": 0.01}))
-    want = [theta.copy(), np.zeros(33, np.float32), np.zeros(33, np.float32)]
+    h = O.validate_hyper("adam", {"lr": 0.01, "amsgrad": True})
+    hyper = O.hyper_vector(h)
+    state, scal = O.new_state("adam", h, 33, np.float32)
+    assert state.shape == (3, 33)
+    want = [theta.copy(), state, scal]
     dev = [cuda.to_device(a.copy()) for a in want]
     for t in (1, 2):
-        O.update(O.ADAM, want[0], g, want[1], want[2], hyper, 0.01, t)
-        gO.launch_update(O.ADAM, dev[0], cuda.to_device(g), dev[1], dev[2], hyper, 0.01, t, threads=16)
+        O.update(O.RULE_ID["adam"], want[0], g, want[1], want[2], hyper, 0.01, t)
+        gO.launch_update(O.RULE_ID["adam"], dev[0], cuda.to_device(g), dev[1], dev[2], hyper, 0.01, t, threads=16)
     for w, d in zip(want, dev):
         assert rel_err(w, d.copy_to_host()) <= RTOL
