@@ -50,9 +50,12 @@ sys.path.insert(0, str(ROOT))
 import optengine as oe  # noqa: E402
 from optengine import optimizers as O  # noqa: E402
 
-# Bytes each rule reads + writes per parameter, in units of the dtype's size:
-# sgd: theta, g -> theta; momentum-like: + one state in and out; adam-like: + two states.
-TRAFFIC = {"sgd": 3, "momentum": 5, "nesterov": 5, "adagrad": 5, "rmsprop": 5, "adam": 7, "adamw": 7}
+from optengine.rules import BY_NAME as RECORDS  # noqa: E402
+
+# Elements each rule reads + writes per parameter (from the records): theta, g -> theta, and each
+# state buffer in use in and out. The bandwidth and sweep parts use the notes' seven rules.
+TRAFFIC = {name: r.traffic() for name, r in RECORDS.items()}
+SEVEN = O.RULES[:7]
 
 
 def _sync():
@@ -86,7 +89,7 @@ def bandwidth(K: int, P: int, reps: int) -> dict:
     """GB/s of a device-to-device copy and of each rule over K x P float32 parameters."""
     from numba import cuda
 
-    from optengine.cuda.optimizers import launch_update
+    from optengine.cuda.optimizers import launch_update, pack_state
 
     n = K * P
     rng = np.random.default_rng(0)
@@ -96,17 +99,15 @@ def bandwidth(K: int, P: int, reps: int) -> dict:
     copy_gbs = 2 * 4 * n / t_copy / 1e9
     theta = cuda.to_device(rng.standard_normal((K, P)).astype(np.float32))
     g = cuda.to_device((1e-3 * rng.standard_normal((K, P))).astype(np.float32))
-    s1 = cuda.to_device(np.zeros((K, P), np.float32))
-    s2 = cuda.to_device(np.zeros((K, P), np.float32))
     lrs = cuda.to_device(np.full(K, 1e-3))
     ts = cuda.to_device(np.ones(K, dtype=np.int64))
     out = {"K": K, "P": P, "copy_GBps": copy_gbs, "rules": {}}
-    for name in O.RULES:
-        s1.copy_to_device(np.zeros((K, P), np.float32))  # a fresh state for each rule
-        s2.copy_to_device(np.zeros((K, P), np.float32))
-        rules = cuda.to_device(np.full(K, O.RULES.index(name), dtype=np.int64))
-        hypers = cuda.to_device(np.tile(O.hyper_vector(O.validate_hyper(name, {"lr": 1e-3})), (K, 1)))
-        t = _time(lambda: launch_update(rules, theta, g, s1, s2, hypers, lrs, ts), reps)
+    for name in SEVEN:
+        rule_ids = np.full(K, O.RULE_ID[name], dtype=np.int64)
+        hyper = np.tile(O.hyper_vector(O.validate_hyper(name, {"lr": 1e-3})), (K, 1))
+        state, scal = (cuda.to_device(a) for a in pack_state(rule_ids, hyper, P, np.float32))  # fresh per rule
+        rules, hypers = cuda.to_device(rule_ids), cuda.to_device(hyper)
+        t = _time(lambda: launch_update(rules, theta, g, state, scal, hypers, lrs, ts), reps)
         gbs = TRAFFIC[name] * 4 * n / t / 1e9
         out["rules"][name] = {"ms": t * 1e3, "GBps": gbs, "of_copy": gbs / copy_gbs}
     return out
@@ -118,7 +119,7 @@ def _trials(n: int, seed: int = 0) -> list:
     scheds = [None, "cosine", {"name": "step", "step_size": 300, "gamma": 0.5}]
     out = []
     for i in range(n):
-        rule = O.RULES[i % 7]
+        rule = SEVEN[i % 7]
         out.append({"optimizer": rule, "lr": float(10 ** rng.uniform(lo[rule], lo[rule] + 2.5)), "seed": i % 10,
                     "schedule": scheds[(i // 7) % 3], "clip": [None, {"norm": 1.0}][(i // 21) % 2]})
     return out

@@ -12,7 +12,7 @@ from numba import njit
 from optengine.data.text import synthetic_text
 from optengine.models.sparse_model import sparse_logreg
 from optengine.models.sparse import sparse_loss_grad
-from optengine.optimizers import update, hyper_vector, validate_hyper, RULES
+from optengine.optimizers import update, hyper_vector, new_state, validate_hyper, RULE_ID
 from optengine.clipping import clip
 
 @njit
@@ -41,16 +41,16 @@ def norm_only(grad, nsteps):
     return t
 
 @njit
-def update_only(rule, theta, grad, s1, s2, hyper, nsteps):
+def update_only(rule, theta, grad, state, scalars, hyper, nsteps):
     for s in range(nsteps):
-        update(rule, theta, grad, s1, s2, hyper, 1e-3, s + 1)
+        update(rule, theta, grad, state, scalars, hyper, 1e-3, s + 1)
 
 @njit
-def full_step(rule, ai, theta, X, yc, batches, grad, s1, s2, hyper, ws):
+def full_step(rule, ai, theta, X, yc, batches, grad, state, scalars, hyper, ws):
     for b in range(batches.shape[0]):
         sparse_loss_grad(ai, theta, X, yc, batches[b], grad, ws)
         clip(grad, 0, 0.0)
-        update(rule, theta, grad, s1, s2, hyper, 1e-3, b + 1)
+        update(rule, theta, grad, state, scalars, hyper, 1e-3, b + 1)
 
 def bench(f, *a, reps=7):
     f(*a)
@@ -68,7 +68,7 @@ for V, C, L, batch, dtype in [(20000, 4, 80, 32, np.float32), (20000, 4, 80, 32,
     rng = np.random.default_rng(0)
     batches = rng.permutation(n)[:nb * batch].reshape(nb, batch)
     theta = m.init(0, dtype) + dtype(0.01)
-    grad = np.zeros_like(theta); s1 = np.zeros_like(theta); s2 = np.zeros_like(theta)
+    grad = np.zeros_like(theta)
     ws = np.empty(m.workspace_size(batch), dtype=dtype)
     tg = bench(grad_only, m.ai, theta, X, yc, batches, grad, ws) / nb
     tc = bench(clear_only, grad, nb) / nb
@@ -76,7 +76,9 @@ for V, C, L, batch, dtype in [(20000, 4, 80, 32, np.float32), (20000, 4, 80, 32,
     print(f"V={V} C={C} P={theta.size} batch={batch} {np.dtype(dtype).name} ELL width {X.shape[1]} mean nnz/doc {ds.info['mean_tokens_per_doc']:.1f}")
     print(f"   sparse loss+grad {tg*1e6:8.1f} us/step  (of which clearing grad {tc*1e6:6.1f} us);  clip/norm {tn*1e6:6.1f} us")
     for r in ["sgd", "momentum", "adagrad", "rmsprop", "adam"]:
-        h = hyper_vector(validate_hyper(r, {"lr": 1e-3}))
-        tu = bench(update_only, RULES.index(r), theta.copy(), grad, s1, s2, h, nb) / nb
-        tf = bench(full_step, RULES.index(r), m.ai, theta.copy(), X, yc, batches, grad, s1, s2, h, ws) / nb
+        hyper = validate_hyper(r, {"lr": 1e-3})
+        h = hyper_vector(hyper)
+        state, scalars = new_state(r, hyper, theta.size, dtype)
+        tu = bench(update_only, RULE_ID[r], theta.copy(), grad, state, scalars, h, nb) / nb
+        tf = bench(full_step, RULE_ID[r], m.ai, theta.copy(), X, yc, batches, grad, state, scalars, h, ws) / nb
         print(f"   {r:9s} update {tu*1e6:7.1f} us; full step {tf*1e6:7.1f} us; dense (clear+norm+update) share {(tc+tn+tu)/(tg+tn+tu):5.1%}; gradient share excl. clear {(tg-tc)/(tg+tn+tu):5.1%}")

@@ -32,7 +32,8 @@ from optengine.blas import one_blas_thread  # noqa: E402
 from optengine.clipping import global_norm  # noqa: E402
 from optengine.models import dense  # noqa: E402
 from optengine.models.base import EVAL_CHUNK  # noqa: E402
-from optengine.optimizers import RULES, hyper_vector, update, validate_hyper  # noqa: E402
+from optengine.optimizers import RULE_ID, hyper_vector, new_state, update, validate_hyper  # noqa: E402
+from benchmarks.common import RULES  # noqa: E402  (W1's seven rules)
 
 SIZES = list(W1_SIZES)
 EPOCHS, TRIALS, CORES = 20, 28, 2
@@ -53,9 +54,9 @@ def products(n, X, W1, W2, W3, A1, A2, Z3, D3, D2, D1, G1, G2, G3):
 
 
 @njit(cache=True, nogil=True)
-def updates(n, rule, theta, g, s1, s2, hyper):
+def updates(n, rule, theta, g, state, scalars, hyper):
     for t in range(n):
-        update(rule, theta, g, s1, s2, hyper, 1e-9, t + 1)
+        update(rule, theta, g, state, scalars, hyper, 1e-9, t + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -112,8 +113,10 @@ def main() -> None:
         g = a(P) * f32(1e-3)
         upd = {}
         for rule in RULES:
-            h = hyper_vector(validate_hyper(rule, {"lr": 1e-3}))
-            upd[rule] = best_of(updates, n, RULES.index(rule), a(P), g, np.zeros(P, f32), np.ones(P, f32), h) / n
+            hyper = validate_hyper(rule, {"lr": 1e-3})
+            state, scalars = new_state(rule, hyper, P, f32)
+            state[1:] = 1.0  # a positive second moment, as before
+            upd[rule] = best_of(updates, n, RULE_ID[rule], a(P), g, state, scalars, hyper_vector(hyper)) / n
         ai = dense.arch(SIZES, "relu", "cross_entropy")
         head = best_of(loss_heads, n, ai, a(BATCH, 10), rng.integers(0, 10, n_train), np.zeros((1, 1), f32),
                        np.arange(BATCH), np.empty((BATCH, 10), f32)) / n

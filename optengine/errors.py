@@ -25,8 +25,12 @@ def closest(value, options) -> str:
     """`` (did you mean 'x'?)`` for the option closest to ``value``, or ``""``."""
     import difflib
 
-    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=3)
+    if not close:
+        return ""
+    # a transposition ('adma') is closer to what was meant ('adam') than its ratio says ('adamax')
+    best = min(close, key=lambda o: (sorted(o) != sorted(str(value)), close.index(o)))
+    return f" (did you mean {best!r}?)"
 
 
 def check_choice(field, value, allowed):

@@ -55,7 +55,7 @@ def test_flop_count_of_w1():
 
 @pytest.mark.parametrize("rule", common.RULES)
 def test_numpy_rules_take_the_engines_steps(rule):
-    from optengine.optimizers import RULES, update, validate_hyper
+    from optengine.optimizers import RULE_ID, new_state, update, validate_hyper
 
     rng = np.random.default_rng(1)
     theta = rng.standard_normal(1000, dtype=np.float32)
@@ -63,11 +63,12 @@ def test_numpy_rules_take_the_engines_steps(rule):
     s = [np.zeros_like(theta) for _ in range(4)]
     tmp = np.empty_like(theta)
     hyper = validate_hyper(rule, {"lr": 1e-2})
+    state, scalars = new_state(rule, hyper, 1000, np.float32)
     hv = k1_rules.engine_hyper(rule)
     hv[0] = 1e-2
     for t in range(1, 4):
         g = rng.standard_normal(1000, dtype=np.float32)
-        update(RULES.index(rule), a, g, s[0], s[1], hv, 1e-2, t)
+        update(RULE_ID[rule], a, g, state, scalars, hv, 1e-2, t)
         k1_rules.numpy_step(rule, b, g, s[2], s[3], tmp, hyper, 1e-2, t)
     assert b.dtype == np.float32
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

@@ -4,7 +4,7 @@ Use: ``oe.train(..., device="cuda")`` or ``oe.train_pack(..., device="cuda")``. 
 have the CPU modules' names and arguments, with one row (or entry) per trial where the CPU
 kernel takes one trial, so one launch serves a whole pack; one concept per file:
 
-- ``optimizers.update``      the 7 update rules, one grid-stride launch for every trial of a pack
+- ``optimizers.update``      every update rule of optengine/rules, one grid-stride launch for every trial of a pack
 - ``schedules.schedule_lr``  learning-rate schedules as device functions
 - ``clipping.clip``          clip by value / by global norm, a block reduction per trial
 - ``rng.shuffle``            the CPU's SplitMix64 Fisher-Yates shuffle, one thread per trial
