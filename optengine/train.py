@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from . import memory, pack_kernel
+from . import memory, pack_kernel, schema
 from .blas import one_blas_thread
 from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
@@ -34,13 +34,9 @@ from .schedules import Schedule
 
 DTYPES = ("float32", "float64")
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
-HYPER_COLUMNS = [h for h in HYPER if h != "lr"]
-RUN_COLUMNS = (["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
-                "schedule", "schedule_settings", "clipping"] + HYPER_COLUMNS + ["dtype", "status", "error",
-                "final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss", "best_epoch",
-                "final_test_loss", "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s",
-                "compile_s"])
-CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
+HYPER_COLUMNS = schema.hyper_order([h for h in HYPER if h != "lr"])
+RUN_COLUMNS = schema.run_columns(HYPER_COLUMNS)
+CURVE_COLUMNS = schema.CURVE_COLUMNS
 DEFAULT_DIVERGE_FACTOR = 1e4
 
 
