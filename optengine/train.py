@@ -12,7 +12,6 @@ compile (or cache-load) time, each divided by the number of trials.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from functools import partial
@@ -22,17 +21,15 @@ import pandas as pd
 
 from . import memory, pack_kernel, schema
 from .blas import one_blas_thread
-from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
 from .errors import ConfigError, check_choice, check_keys, check_number
 from .models import MODELS, Model, check_dataset, model as make_model, settings_from_dataset
 from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
-from .optimizers import HYPER, RULE_HYPER, RULES, check_representable, hyper_vector, validate_hyper
-from .schedules import Schedule
+from .optimizers import HYPER, RULES, hyper_vector
+from .settings import DTYPES, TrialSettings, hash_id, parse_early_stopping as _early_stopping
 
-DTYPES = ("float32", "float64")
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
 HYPER_COLUMNS = schema.hyper_order([h for h in HYPER if h != "lr"])
 RUN_COLUMNS = schema.run_columns(HYPER_COLUMNS)
@@ -107,76 +104,6 @@ def _batch(batch_size, n: int) -> int:
     return min(check_number("batch_size", batch_size, low=1, integer=True), n)
 
 
-def _early_stopping(spec) -> tuple[int, float]:
-    if spec is None or spec is False:
-        return 0, 0.0
-    if isinstance(spec, dict):
-        check_keys("early_stopping", spec, ["patience", "min_delta"], "early_stopping")
-        patience = spec.get("patience", 5)
-        min_delta = spec.get("min_delta", 0.0)
-    else:
-        patience, min_delta = spec, 0.0
-    return (check_number("early_stopping.patience", patience, low=1, integer=True),
-            check_number("early_stopping.min_delta", min_delta, low=0.0))
-
-
-# -- one trial's settings ------------------------------------------------------------------
-
-class TrialSettings:
-    """A validated trial: rule + hyperparameters, schedule, clipping, seed.
-
-    ``where`` is ``"trials[i]"`` inside a pack (fields ``trials[i].lr`` ...) or None for
-    ``oe.train``, whose fields are its own arguments (``optimizer.lr``, ``seed``, ``schedule.name`` ...).
-    """
-
-    def __init__(self, trial: dict, where: str | None, dtype):
-        def field(name):
-            return f"{where}.{name}" if where else name
-
-        if not isinstance(trial, dict):
-            raise ConfigError(where or "trial", f"must be a dict of trial settings, got {trial!r}")
-        t = dict(trial)
-        name = t.pop("optimizer", None)
-        if name is None:
-            raise ConfigError(field("optimizer"), f"is required; allowed: {', '.join(RULES)}")
-        check_choice(field("optimizer") if where else "optimizer.name", name, RULES)
-        sched = t.pop("schedule", None)
-        clip = t.pop("clip", None)
-        self.seed = check_number(field("seed"), t.pop("seed", 0), low=0, high=2**63 - 1, integer=True)
-        self.trial_id = t.pop("trial_id", None)
-        check_keys(where or "", [k for k in t if k not in HYPER],
-                   ["optimizer", *RULE_HYPER[name], "schedule", "clip", "seed"], "a trial")
-        hyper_prefix = where or "optimizer"
-        self.hyper = validate_hyper(name, t, prefix=hyper_prefix)
-        check_representable(self.hyper, dtype, hyper_prefix)
-        self.optimizer = name
-        self.schedule = _schedule(sched, self.hyper["lr"], field("schedule"))
-        self.clip_mode, self.clip_c = parse_clip(clip, field("clip"))
-
-    def config(self) -> dict:
-        return {"optimizer": self.optimizer, **self.hyper, "schedule": self.schedule.name,
-                **{f"schedule.{k}": v for k, v in self.schedule.settings().items()},
-                "clip": clip_label(self.clip_mode, self.clip_c), "seed": self.seed}
-
-
-def _schedule(spec, lr: float, prefix: str) -> Schedule:
-    if spec is None:
-        return Schedule("constant", lr, prefix=prefix)
-    if isinstance(spec, Schedule):
-        if spec.lr != lr:
-            raise ConfigError(f"{prefix}.lr", f"the schedule's lr ({spec.lr}) differs from the optimizer's ({lr}); "
-                                              "give the schedule by name or settings instead")
-        return spec
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict):
-        raise ConfigError(prefix, f"must be a schedule name or settings table, got {spec!r}")
-    settings = dict(spec)
-    if "lr" in settings:
-        raise ConfigError(f"{prefix}.lr", "the schedule's base lr is the optimizer's lr; set lr there")
-    return Schedule(settings.pop("name", "constant"), lr, prefix=prefix, **settings)
-
-
 # -- the pack -------------------------------------------------------------------------------------
 
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
@@ -199,8 +126,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     patience, min_delta = _early_stopping(early_stopping)
     if threads is not None:
         threads = check_number("threads", threads, low=1, integer=True)
-    settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
-                for i, t in enumerate(trials)]  # before any data is loaded
+    settings = [TrialSettings.parse(t, f"trials[{i}]" if single is None else None, dtype)
+                for i, t in enumerate(trials)]  # before any data is loaded (a TrialSettings is used as it is)
     ds = resolve_dataset(dataset)
     mdl = resolve_model(model, ds)
     if mdl.task == "surface":
@@ -239,13 +166,10 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
                    pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live))
     params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
     rules = np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64)
-    hypers = np.stack([hyper_vector(s.hyper) for s in settings])
-    scheds = []
-    for s in settings:
-        span = epochs if s.schedule.unit == "epoch" else epochs * n_batches
-        s.schedule = s.schedule.with_total(span - s.schedule.warmup_steps)
-        scheds.append(s.schedule.vector())
-    scheds = np.stack(scheds)
+    hypers = np.stack([hyper_vector(s.hypers) for s in settings])
+    schedules = [s.schedule.with_total((epochs if s.schedule.unit == "epoch" else epochs * n_batches)
+                                       - s.schedule.warmup_steps) for s in settings]
+    scheds = np.stack([sc.vector() for sc in schedules])
     clip_modes = np.array([s.clip_mode for s in settings], dtype=np.int64)
     clip_cs = np.array([s.clip_c for s in settings], dtype=np.float64)
     seeds = np.array([s.seed for s in settings], dtype=np.int64)
@@ -256,7 +180,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
 
     shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
-    ids = [s.trial_id or trial_id({**shared, **s.config()}) for s in settings]
+    ids = [s.trial_id or trial_id({**shared, **s.config(sc)}) for s, sc in zip(settings, schedules)]
 
     t0 = time.perf_counter()
     if device == "cuda":
@@ -277,7 +201,7 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     total = time.perf_counter() - t0
 
     timing = ((total - compile_s) / K, compile_s / K)
-    runs = _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+    runs = _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                        diverge_factor, timing)
     curves = _curves_table(ids, results, out, steps_at)
     return (runs, curves, params) if return_params else (runs, curves)
@@ -321,10 +245,7 @@ def check_device(device, model) -> str:
     return device
 
 
-def trial_id(config: dict) -> str:
-    """Stable id of a trial: SHA-1 of its canonical JSON form (sorted keys), 16 hex digits."""
-    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+trial_id = hash_id  # stable id of a trial: SHA-1 of its canonical JSON form (sorted keys), 16 hex digits
 
 
 def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_factor: float) -> str:
@@ -342,10 +263,11 @@ def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_fa
     return "diverged (no reason recorded)"
 
 
-def _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+def _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                 diverge_factor, timing):
     rows = []
     for k, s in enumerate(settings):
+        sched = schedules[k]
         status, diverged_at, steps, done, reason = (int(v) for v in results[k])
         vl = out["val_loss"][k, :done]
         last = done - 1
@@ -353,10 +275,9 @@ def _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_lab
         best = int(np.argmin(np.where(finite, vl, np.inf))) if finite.any() else -1
         row = {
             "trial_id": ids[k], "sweep": sweep, "model": mdl.name, "dataset": ds_label,
-            "optimizer": s.optimizer, "lr": s.hyper["lr"], "batch_size": batch, "epochs": epochs,
-            "seed": s.seed, "schedule": s.schedule.name, "schedule_settings": s.schedule.label(),
-            "clipping": clip_label(s.clip_mode, s.clip_c),
-            **{h: s.hyper.get(h, np.nan) for h in HYPER_COLUMNS},
+            "optimizer": s.optimizer, "lr": s.hypers["lr"], "batch_size": batch, "epochs": epochs,
+            "seed": s.seed, "schedule": sched.name, "schedule_settings": sched.label(),
+            "clipping": s.clipping, **{h: s.hypers.get(h, np.nan) for h in HYPER_COLUMNS},
             "dtype": dtype, "status": STATUS[status],
             "error": divergence_reason(reason, infos[k], steps, done, diverge_factor)
             if status == pack_kernel.DIVERGED else "",

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..optimizers import RULE_HYPER, check_representable, validate_hyper
+from ..settings import canonical_hyper
 from ..schedules import COMMON_PARAMS, KIND_PARAMS, Schedule
 from .problems import Problems
 from .spec import Spec
@@ -53,7 +54,7 @@ def _settings(rule, hyper, kind, sched, clip, dtype, p: Problems):
     settings = s.settings()
     if kind == "constant" and not settings["warmup_steps"]:
         settings.pop("unit")  # steps or epochs: the same constant lr, so the same trial
-    return {"optimizer": rule, **full, "schedule": {"name": kind, **settings}, "clip": clip}
+    return {"optimizer": rule, **canonical_hyper(rule, full), "schedule": {"name": kind, **settings}, "clip": clip}
 
 
 def _packs(spec: Spec):

@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..train import trial_id as hash_config
-
-
-def canonical(obj) -> str:
-    """Canonical JSON (sorted keys, no spaces): equal configurations give equal text."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+from ..settings import canonical, hash_id as hash_config
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..clipping import clip_label, parse_clip
-from ..schedules import Schedule
+from ..schema import CURVE_COLUMNS
+from ..settings import TrialSettings
 from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
 from . import environment
 from .worker_pool import exit_with_parent
@@ -150,17 +150,15 @@ def _failed(payload, trial) -> pd.DataFrame:
     the test columns included), no time."""
     error = traceback.format_exc(limit=-3).strip()[-2000:]
     hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
-    spec = trial.get("schedule") or {"name": "constant"}
-    name = spec if isinstance(spec, str) else spec.get("name", "constant") if isinstance(spec, dict) else ""
-    try:
-        sched = {"name": spec} if isinstance(spec, str) else dict(spec)
-        label = Schedule(sched.pop("name", "constant"), trial["lr"], **sched).label()
+    try:  # the settings as the trainer reads them (validated by the spec already: this cannot fail but for a bug)
+        t = TrialSettings.parse(trial, None, payload["dtype"])
+        name, label, clip = t.schedule.name, t.schedule.label(), t.clipping
+        hyper = {k: v for k, v in t.hyper if k in HYPER_COLUMNS or k == "lr"}
     except Exception:
-        label = json.dumps(trial.get("schedule"))
-    try:
-        clip = clip_label(*parse_clip(trial.get("clip")))
-    except Exception:
-        clip = json.dumps(trial.get("clip"))
+        spec = trial.get("schedule")
+        name = spec if isinstance(spec, str) else (spec or {}).get("name", "constant") if isinstance(spec, dict) \
+            else "constant"
+        label, clip = json.dumps(spec), json.dumps(trial.get("clip"))
     batch = payload["batch_size"]
     row = {c: np.nan for c in RUN_COLUMNS}
     row.update({
@@ -177,7 +175,5 @@ def _failed(payload, trial) -> pd.DataFrame:
 
 
 def _no_curves() -> pd.DataFrame:
-    from ..train import CURVE_COLUMNS
-
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
                                       ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})
