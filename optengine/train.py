@@ -164,19 +164,14 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     live = K if device == "cuda" else min(K, threads or _default_threads())
     memory.require("trials", f"the pack's arrays ({K} trials x {mdl.n_params} parameters, {dtype})",
                    pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live))
-    params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
-    rules = np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64)
-    hypers = np.stack([hyper_vector(s.hypers) for s in settings])
     schedules = [s.schedule.with_total((epochs if s.schedule.unit == "epoch" else epochs * n_batches)
                                        - s.schedule.warmup_steps) for s in settings]
-    scheds = np.stack([sc.vector() for sc in schedules])
-    clip_modes = np.array([s.clip_mode for s in settings], dtype=np.int64)
-    clip_cs = np.array([s.clip_c for s in settings], dtype=np.float64)
-    seeds = np.array([s.seed for s in settings], dtype=np.int64)
-    out = {name: np.full((K, epochs), np.nan) for name in ("train_loss", "val_loss", "val_metric", "grad_norm", "lr")}
-    steps_at = np.zeros((K, epochs), dtype=np.int64)
-    results = np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64)
-    infos = np.full((K, pack_kernel.N_INFO), np.nan)
+    params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
+    trials_rec = trials_record(settings, schedules, params)
+    model_rec = pack_kernel.Model(mdl.ai, mdl.af)
+    data = pack_kernel.Data(X, yc, yr, Xv, yvc, yvr)
+    loop = pack_kernel.Loop(batch, epochs, ws_size, EVAL_CHUNK, float(diverge_factor), patience, float(min_delta))
+    out = outputs_record(K, epochs)
 
     shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
               "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
@@ -188,23 +183,39 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     else:
         trainer = partial(pack_kernel.train_pack, threads=threads)
     with one_blas_thread():
-        compile_s = trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                            EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                            float(diverge_factor), patience, float(min_delta),
-                            out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                            out["lr"], steps_at, results, infos)
+        compile_s = trainer(mdl.family, model_rec, data, loop, trials_rec, out)
         test_out = np.full((2, K), np.nan)
-        healthy = np.flatnonzero(results[:, pack_kernel.R_STATUS] != pack_kernel.DIVERGED)
+        healthy = np.flatnonzero(out.results[:, pack_kernel.R_STATUS] != pack_kernel.DIVERGED)
         if test is not None and healthy.size:
-            compile_s += pack_kernel.evaluate_pack(mdl.family, mdl.ai, mdl.af, *test, ws_size, EVAL_CHUNK,
-                                                   params, healthy, test_out[0], test_out[1])
+            compile_s += pack_kernel.evaluate_pack(mdl.family, model_rec, pack_kernel.Split(*test), ws_size,
+                                                   EVAL_CHUNK, params, healthy, test_out[0], test_out[1])
     total = time.perf_counter() - t0
 
     timing = ((total - compile_s) / K, compile_s / K)
-    runs = _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+    runs = _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                        diverge_factor, timing)
-    curves = _curves_table(ids, results, out, steps_at)
+    curves = _curves_table(ids, out)
     return (runs, curves, params) if return_params else (runs, curves)
+
+
+def trials_record(settings, schedules, params) -> pack_kernel.Trials:
+    """The kernels' per-trial record (one row per trial) from validated settings, their schedules
+    resolved for the pack, and the initial parameters: the one place a per-trial field is filled."""
+    return pack_kernel.Trials(
+        rules=np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64),
+        hypers=np.stack([hyper_vector(s.hypers) for s in settings]),
+        schedules=np.stack([sc.vector() for sc in schedules]),
+        clip_modes=np.array([s.clip_mode for s in settings], dtype=np.int64),
+        clip_cs=np.array([s.clip_c for s in settings], dtype=np.float64),
+        seeds=np.array([s.seed for s in settings], dtype=np.int64),
+        params=params)
+
+
+def outputs_record(K: int, epochs: int) -> pack_kernel.Outputs:
+    """The kernels' outputs for K trials, NaN (zero steps) until written."""
+    return pack_kernel.Outputs(
+        *(np.full((K, epochs), np.nan) for _ in range(5)), steps_at=np.zeros((K, epochs), dtype=np.int64),
+        results=np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64), infos=np.full((K, pack_kernel.N_INFO), np.nan))
 
 
 def _test_split(mdl, ds, dtype):
@@ -263,13 +274,13 @@ def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_fa
     return "diverged (no reason recorded)"
 
 
-def _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+def _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                 diverge_factor, timing):
     rows = []
     for k, s in enumerate(settings):
         sched = schedules[k]
-        status, diverged_at, steps, done, reason = (int(v) for v in results[k])
-        vl = out["val_loss"][k, :done]
+        status, diverged_at, steps, done, reason = (int(v) for v in out.results[k])
+        vl = out.val_loss[k, :done]
         last = done - 1
         finite = np.isfinite(vl)
         best = int(np.argmin(np.where(finite, vl, np.inf))) if finite.any() else -1
@@ -279,11 +290,11 @@ def _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, 
             "seed": s.seed, "schedule": sched.name, "schedule_settings": sched.label(),
             "clipping": s.clipping, **{h: s.hypers.get(h, np.nan) for h in HYPER_COLUMNS},
             "dtype": dtype, "status": STATUS[status],
-            "error": divergence_reason(reason, infos[k], steps, done, diverge_factor)
+            "error": divergence_reason(reason, out.infos[k], steps, done, diverge_factor)
             if status == pack_kernel.DIVERGED else "",
-            "final_train_loss": out["train_loss"][k, last] if done else np.nan,
-            "final_val_loss": out["val_loss"][k, last] if done else np.nan,
-            "final_val_metric": out["val_metric"][k, last] if done else np.nan,
+            "final_train_loss": out.train_loss[k, last] if done else np.nan,
+            "final_val_loss": out.val_loss[k, last] if done else np.nan,
+            "final_val_metric": out.val_metric[k, last] if done else np.nan,
             "best_val_loss": vl[best] if best >= 0 else np.nan,
             "best_epoch": best + 1 if best >= 0 else -1,
             "final_test_loss": test_out[0, k], "final_test_metric": test_out[1, k],
@@ -296,19 +307,19 @@ def _runs_table(settings, schedules, ids, results, infos, out, test_out, sweep, 
                         "batch_size": "int64", "epochs": "int64", "seed": "int64"})
 
 
-def _curves_table(ids, results, out, steps_at):
+def _curves_table(ids, out):
     parts = []
     for k, tid in enumerate(ids):
-        done = int(results[k, pack_kernel.R_EPOCHS])
-        if results[k, pack_kernel.R_REASON] in (pack_kernel.DIV_EXPLODED, pack_kernel.DIV_LOSS, pack_kernel.DIV_NORM):
+        done = int(out.results[k, pack_kernel.R_EPOCHS])
+        if out.results[k, pack_kernel.R_REASON] in (pack_kernel.DIV_EXPLODED, pack_kernel.DIV_LOSS, pack_kernel.DIV_NORM):
             done += 1  # the epoch it diverged in, up to the offending mini-batch (no validation numbers)
         if done == 0:
             continue
         parts.append(pd.DataFrame({
-            "trial_id": tid, "epoch": np.arange(1, done + 1, dtype=np.int64), "step": steps_at[k, :done],
-            "lr": out["lr"][k, :done], "train_loss": out["train_loss"][k, :done],
-            "val_loss": out["val_loss"][k, :done], "val_metric": out["val_metric"][k, :done],
-            "grad_norm": out["grad_norm"][k, :done]}))
+            "trial_id": tid, "epoch": np.arange(1, done + 1, dtype=np.int64), "step": out.steps_at[k, :done],
+            "lr": out.lr[k, :done], "train_loss": out.train_loss[k, :done],
+            "val_loss": out.val_loss[k, :done], "val_metric": out.val_metric[k, :done],
+            "grad_norm": out.grad_norm[k, :done]}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
                                           ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})

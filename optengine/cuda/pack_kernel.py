@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections import namedtuple
 
 import numpy as np
 from numba import cuda, float32 as nb_float32, float64 as nb_float64
@@ -44,7 +45,8 @@ from ..errors import ConfigError
 from ..models.dense import A_ACT, A_LAYERS, A_LOSS, A_SIZES, CROSS_ENTROPY
 from ..models.kernels import DENSE
 from ..pack_kernel import (DIV_EXPLODED, DIV_LOSS, DIV_NONE, DIV_NORM, DIV_VAL, DIVERGED, EARLY_STOPPED, I_LOSS,
-                           I_NORM, I_START, N_INFO, N_RESULTS, OK, R_REASON)
+                           I_NORM, I_START, N_INFO, N_RESULTS, OK, R_DIVERGED_AT, R_EPOCHS, R_REASON, R_STATUS,
+                           R_STEPS)
 from ..rng import _STREAM_SHUFFLE, new_state
 from ..schedules import S_UNIT
 from . import require_device, simulating
@@ -142,7 +144,7 @@ def _build(dt):
         """One optimisation step of every trial still training: block k = trial k. A trial that
         diverges records why (``results[k, R_REASON]``, ``info[k]``) and its partial epoch's row."""
         k = cuda.blockIdx.x
-        if k >= theta.shape[0] or results[k, 0] != OK:
+        if k >= theta.shape[0] or results[k, R_STATUS] != OK:
             return
         As = cuda.shared.array((KC, TM_PAD), dt)
         Bs = cuda.shared.array((KC, TN_PAD), dt)
@@ -208,10 +210,10 @@ def _build(dt):
         sp = scheds[k]
         if not (math.isfinite(loss) and math.isfinite(norm)) or loss > diverge_factor * ref_loss[k]:
             if tid == 0:
-                results[k, 0] = DIVERGED
-                results[k, 1] = step
-                results[k, 2] = step
-                results[k, 3] = epoch
+                results[k, R_STATUS] = DIVERGED
+                results[k, R_DIVERGED_AT] = step
+                results[k, R_STEPS] = step
+                results[k, R_EPOCHS] = epoch
                 if not math.isfinite(loss):
                     results[k, R_REASON] = DIV_LOSS
                 elif not math.isfinite(norm):
@@ -249,7 +251,7 @@ def _build(dt):
         """(mean loss, metric) of every trial still training over all rows of (X, y); mode 0 sets the
         divergence reference from it, mode 1 closes the epoch (the CPU trainer's per-epoch block)."""
         k = cuda.blockIdx.x
-        if k >= theta.shape[0] or results[k, 0] != OK:
+        if k >= theta.shape[0] or results[k, R_STATUS] != OK:
             return
         As = cuda.shared.array((KC, TM_PAD), dt)
         Bs = cuda.shared.array((KC, TN_PAD), dt)
@@ -311,20 +313,20 @@ def _build(dt):
         grad_norm[k, epoch] = norm_sum[k] / n_batches
         lrs[k, epoch] = last_lr[k]
         steps_at[k, epoch] = step
-        results[k, 2] = step
-        results[k, 3] = epoch + 1
+        results[k, R_STEPS] = step
+        results[k, R_EPOCHS] = epoch + 1
         loss_sum[k] = 0.0
         norm_sum[k] = 0.0
         if not math.isfinite(vl):
-            results[k, 0] = DIVERGED
-            results[k, 1] = step
+            results[k, R_STATUS] = DIVERGED
+            results[k, R_DIVERGED_AT] = step
             results[k, R_REASON] = DIV_VAL
             info[k, I_LOSS] = vl
         elif vl < best[k] - min_delta:
             best[k] = vl
             best_epoch[k] = epoch
         elif patience > 0 and epoch - best_epoch[k] >= patience:
-            results[k, 0] = EARLY_STOPPED
+            results[k, R_STATUS] = EARLY_STOPPED
 
     return step_kernel, eval_kernel
 
@@ -370,57 +372,68 @@ def _group_size(K: int, bytes_per_trial: int) -> int:
     return max(1, min(K, int(0.8 * free) // max(1, bytes_per_trial)))
 
 
-def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-               diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos, threads=None):
-    """Train every row of ``params`` (K x P) as its own trial on the GPU; the CPU twin's contract,
-    returning the seconds spent compiling the kernels.
+def train_pack(family, model, data, loop, trials, out, threads=None):
+    """Train every row of ``trials.params`` (K x P) as its own trial on the GPU; the CPU twin's contract
+    (the records ``pack_kernel.Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``), returning the
+    seconds spent compiling the kernels.
 
-    ``ws_size`` is unused (the GPU sizes its own scratch); ``eval_chunk`` caps the rows of one
-    evaluation pass. ``threads`` is the CUDA block size (default 256, 32 in the simulator).
+    ``loop.workspace_size`` is unused (the GPU sizes its own scratch); ``loop.eval_chunk`` caps the rows
+    of one evaluation pass. ``threads`` is the CUDA block size (default 256, 16 in the simulator).
     """
     require_device()
     if family != DENSE:
         raise ConfigError("device", f"the CUDA trainer supports {SUPPORTED}; train this model with device=\"cpu\"")
     nt = _threads(threads)
-    K, P = params.shape
-    dtype = params.dtype
+    layout = model.layout
+    rules = trials.rules
+    K, P = trials.params.shape
+    dtype = trials.params.dtype
     step_kernel, eval_kernel = kernels(dtype)
-    n = X.shape[0]
-    batch = int(batch)
+    n = data.X.shape[0]
+    batch = int(loop.batch)
+    epochs = int(loop.epochs)
     n_batches = (n + batch - 1) // batch
-    n_layers = int(ai[A_LAYERS])
-    widths = [int(w) for w in ai[A_SIZES + 1:A_SIZES + 1 + n_layers]]
+    n_layers = int(layout[A_LAYERS])
+    widths = [int(w) for w in layout[A_SIZES + 1:A_SIZES + 1 + n_layers]]
     n_out = widths[-1]
-    chunk = max(batch, min(EVAL_ROWS, int(eval_chunk)))
+    chunk = max(batch, min(EVAL_ROWS, int(loop.eval_chunk)))
     s_cols = chunk * sum(widths) + 2 * batch * max(widths)
     need_s1 = bool(np.any(rules != 0))
     need_s2 = bool(np.any(rules >= 5))
     itemsize = np.dtype(dtype).itemsize
     per_trial = itemsize * (P * (2 + need_s1 + need_s2) + s_cols) + 4 * n + 8 * (20 + 6 * epochs + n_out)
 
-    d_ai = cuda.to_device(np.ascontiguousarray(ai, dtype=np.int64))
-    d_X = cuda.to_device(np.ascontiguousarray(X))
-    d_yc = cuda.to_device(_nonempty(yc, np.int64))
-    d_yr = cuda.to_device(_nonempty(yr, dtype))
-    d_Xv = cuda.to_device(np.ascontiguousarray(Xv))
-    d_yvc = cuda.to_device(_nonempty(yvc, np.int64))
-    d_yvr = cuda.to_device(_nonempty(yvr, dtype))
-    d_ss_tot = cuda.to_device(_ss_tot(yvr) if yvr.size else np.zeros(1))
-    d_ss_tot_train = cuda.to_device(_ss_tot(yr) if yr.size else np.zeros(1))
+    # the data on the device, shared by every group; the training split's targets' total sum of
+    # squares (R^2 of the starting evaluation) and the validation split's
+    dev = _DeviceData(
+        layout=cuda.to_device(np.ascontiguousarray(layout, dtype=np.int64)),
+        X=cuda.to_device(np.ascontiguousarray(data.X)), y_class=cuda.to_device(_nonempty(data.y_class, np.int64)),
+        y_reg=cuda.to_device(_nonempty(data.y_reg, dtype)), ss_tot=cuda.to_device(_ss_tot_or_zero(data.y_reg)),
+        X_val=cuda.to_device(np.ascontiguousarray(data.X_val)),
+        y_val_class=cuda.to_device(_nonempty(data.y_val_class, np.int64)),
+        y_val_reg=cuda.to_device(_nonempty(data.y_val_reg, dtype)),
+        ss_tot_val=cuda.to_device(_ss_tot_or_zero(data.y_val_reg)))
+    sizes = _Sizes(n=n, batch=batch, n_batches=n_batches, epochs=epochs, chunk=chunk, s_cols=s_cols, n_out=n_out,
+                   need_s1=need_s1, need_s2=need_s2, diverge_factor=float(loop.diverge_factor),
+                   patience=int(loop.patience), min_delta=float(loop.min_delta))
 
     group = _group_size(K, per_trial)
     compile_s = 0.0
     for g0 in range(0, K, group):
         sl = slice(g0, min(K, g0 + group))
-        compile_s += _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                     d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
-                     rules[sl], hypers[sl], scheds[sl], clip_modes[sl], clip_cs[sl], seeds[sl], params[sl],
-                     float(diverge_factor), int(patience), float(min_delta),
-                     train_loss[sl], val_loss[sl], val_metric[sl], grad_norm[sl], lrs[sl], steps_at[sl],
-                     results[sl], infos[sl])
+        compile_s += _train_group(step_kernel, eval_kernel, nt, dev, sizes, type(trials)(*(a[sl] for a in trials)),
+                                  type(out)(*(a[sl] for a in out)))
     return compile_s
+
+
+_DeviceData = namedtuple("_DeviceData", ["layout", "X", "y_class", "y_reg", "ss_tot", "X_val", "y_val_class",
+                                         "y_val_reg", "ss_tot_val"])
+_Sizes = namedtuple("_Sizes", ["n", "batch", "n_batches", "epochs", "chunk", "s_cols", "n_out", "need_s1", "need_s2",
+                               "diverge_factor", "patience", "min_delta"])
+
+
+def _ss_tot_or_zero(y_reg) -> np.ndarray:
+    return _ss_tot(y_reg) if y_reg.size else np.zeros(1)
 
 
 def _precompile(kernel, args) -> None:
@@ -436,27 +449,30 @@ def _precompile(kernel, args) -> None:
         pass
 
 
-def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                 d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out, need_s1, need_s2,
-                 rules, hypers, scheds, clip_modes, clip_cs, seeds, params, diverge_factor, patience, min_delta,
-                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
-    K, P = params.shape
-    dtype = params.dtype
-    theta = cuda.to_device(np.ascontiguousarray(params))
+def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out):
+    """Train one group of trials (``trials``, ``out``: their rows) on the device data ``dev``."""
+    K, P = trials.params.shape
+    dtype = trials.params.dtype
+    n, batch, n_batches, chunk = sizes.n, sizes.batch, sizes.n_batches, sizes.chunk
+    epochs = sizes.epochs
+    need_s1, need_s2 = sizes.need_s1, sizes.need_s2
+    rules = trials.rules
+    theta = cuda.to_device(np.ascontiguousarray(trials.params))
     grad = cuda.device_array((K, P), dtype=dtype)
     s1 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s1 else grad
     s2 = cuda.to_device(np.zeros((K, P), dtype=dtype)) if need_s2 else grad
-    S = cuda.device_array((K, s_cols), dtype=dtype)
+    S = cuda.device_array((K, sizes.s_cols), dtype=dtype)
     orders = cuda.to_device(np.tile(np.arange(n, dtype=np.int32), (K, 1)))
-    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in seeds], dtype=np.uint64))
+    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in trials.seeds],
+                                     dtype=np.uint64))
     d_rules = cuda.to_device(np.ascontiguousarray(rules, dtype=np.int64))
-    d_hypers = cuda.to_device(np.ascontiguousarray(hypers, dtype=np.float64))
-    d_scheds = cuda.to_device(np.ascontiguousarray(scheds, dtype=np.float64))
-    d_modes = cuda.to_device(np.ascontiguousarray(clip_modes, dtype=np.int64))
-    d_cs = cuda.to_device(np.ascontiguousarray(clip_cs, dtype=np.float64))
+    d_hypers = cuda.to_device(np.ascontiguousarray(trials.hypers, dtype=np.float64))
+    d_scheds = cuda.to_device(np.ascontiguousarray(trials.schedules, dtype=np.float64))
+    d_modes = cuda.to_device(np.ascontiguousarray(trials.clip_modes, dtype=np.int64))
+    d_cs = cuda.to_device(np.ascontiguousarray(trials.clip_cs, dtype=np.float64))
     init = np.zeros((K, N_RESULTS), dtype=np.int64)
-    init[:, 0] = OK
-    init[:, 1] = -1
+    init[:, R_STATUS] = OK
+    init[:, R_DIVERGED_AT] = -1
     init[:, R_REASON] = DIV_NONE
     d_results = cuda.to_device(init)
     d_infos = cuda.to_device(np.full((K, N_INFO), np.nan))
@@ -466,29 +482,31 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
     last_lr = cuda.to_device(np.zeros(K))
     best = cuda.to_device(np.full(K, np.inf))
     best_epoch = cuda.to_device(np.full(K, -1, dtype=np.int64))
-    ssres = cuda.device_array((K, max(n_out, 1)), dtype=np.float64)
-    outs = [cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)]
+    ssres = cuda.device_array((K, max(sizes.n_out, 1)), dtype=np.float64)
+    d_train_loss, d_val_loss, d_val_metric, d_grad_norm, d_lrs = (cuda.to_device(np.full((K, epochs), np.nan))
+                                                                  for _ in range(5))
     d_steps_at = cuda.to_device(np.zeros((K, epochs), dtype=np.int64))
+    diverge_factor, patience, min_delta = sizes.diverge_factor, sizes.patience, sizes.min_delta
 
-    def eval_args(X, yc, yr, ss_tot, mode, epoch, step):
-        return (d_ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
+    def eval_args(X, y_class, y_reg, ss_tot, mode, epoch, step):
+        return (dev.layout, X, y_class, y_reg, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
                 n, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr, best,
-                best_epoch, outs[0], outs[1], outs[2], outs[3], outs[4], d_steps_at, d_infos)
+                best_epoch, d_train_loss, d_val_loss, d_val_metric, d_grad_norm, d_lrs, d_steps_at, d_infos)
 
     def step_args(row0, rows, epoch, step):
-        return (d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
+        return (dev.layout, dev.X, dev.y_class, dev.y_reg, orders, row0, rows, batch, chunk, epoch, step,
                 theta, grad, s1, s2, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
                 diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr,
-                d_infos, outs[0], outs[3], outs[4], d_steps_at)
+                d_infos, d_train_loss, d_grad_norm, d_lrs, d_steps_at)
 
     t0 = time.perf_counter()
-    _precompile(eval_kernel, eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
+    _precompile(eval_kernel, eval_args(dev.X, dev.y_class, dev.y_reg, dev.ss_tot, 0, 0, 0))
     _precompile(step_kernel, step_args(0, min(n, batch), 0, 0))
     _precompile(shuffle, (orders, states, d_results))
     compile_s = time.perf_counter() - t0
 
     # "Exploding" is judged against the full training loss at the start (one forward pass).
-    eval_kernel[K, nt](*eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
+    eval_kernel[K, nt](*eval_args(dev.X, dev.y_class, dev.y_reg, dev.ss_tot, 0, 0, 0))
     shuffle_blocks = (K + 127) // 128
     step = 0
     for epoch in range(epochs):
@@ -501,16 +519,14 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
             rows = min(n, row0 + batch) - row0
             step_kernel[K, nt](*step_args(row0, rows, epoch, step))
             step += 1
-        eval_kernel[K, nt](*eval_args(d_Xv, d_yvc, d_yvr, d_ss_tot, 1, epoch, step))
-        status = d_results.copy_to_host()[:, 0]
+        eval_kernel[K, nt](*eval_args(dev.X_val, dev.y_val_class, dev.y_val_reg, dev.ss_tot_val, 1, epoch, step))
+        status = d_results.copy_to_host()[:, R_STATUS]
         if not np.any(status == OK):
             break
-    params[:] = theta.copy_to_host()
-    results[:] = d_results.copy_to_host()
-    for host, dev in zip((train_loss, val_loss, val_metric, grad_norm, lrs), outs):
-        host[:] = dev.copy_to_host()
-    steps_at[:] = d_steps_at.copy_to_host()
-    infos[:] = d_infos.copy_to_host()
+    trials.params[:] = theta.copy_to_host()
+    for host, device in zip(out, (d_train_loss, d_val_loss, d_val_metric, d_grad_norm, d_lrs, d_steps_at, d_results,
+                                  d_infos)):
+        host[:] = device.copy_to_host()
     return compile_s
 
 
