@@ -94,6 +94,9 @@ def _same(a, b) -> bool:
 
 # -- one trial ---------------------------------------------------------------------------------------
 
+_CLIP_NORM = 2  # clipping.CLIP_NORM (checked by tests/test_settings.py)
+
+
 @dataclass(frozen=True)
 class TrialSettings:
     """A validated trial: rule + hyperparameters (with defaults), schedule (its span not yet known:
@@ -110,6 +113,22 @@ class TrialSettings:
     @property
     def hypers(self) -> dict:
         return dict(self.hyper)
+
+    @property
+    def lr(self) -> float:
+        return dict(self.hyper)["lr"]
+
+    def replace(self, **changes) -> "TrialSettings":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The settings in ``train_pack``'s trial-dict form (hyperparameters with their defaults)."""
+        return {"optimizer": self.optimizer, **self.hypers,
+                "schedule": {"name": self.schedule.name, **self.schedule.settings()},
+                "clip": None if not self.clip_mode else {"norm" if self.clip_mode == _CLIP_NORM else "value": self.clip_c},
+                "seed": self.seed, **({"trial_id": self.trial_id} if self.trial_id else {})}
 
     @classmethod
     def parse(cls, trial, where: str | None, dtype) -> "TrialSettings":

@@ -138,17 +138,23 @@ def _inject_faults(spec, trials) -> None:
     if not spec:
         return
     action, _, value = spec.partition(":")
-    if any(abs(t.get("lr", 0) - float(value)) < 1e-15 for t in trials):
+    if any(abs(_lr(t) - float(value)) < 1e-15 for t in trials):
         if action == "kill":
             os._exit(77)
         if action == "raise":
             raise RuntimeError(f"injected failure for lr={value} ({FAULT_ENV})")
 
 
+def _lr(trial) -> float:
+    return trial.lr if isinstance(trial, TrialSettings) else trial.get("lr", 0)
+
+
 def _failed(payload, trial) -> pd.DataFrame:
     """The runs row of a trial that raised: its settings, status "failed", the error, no metrics (NaN,
     the test columns included), no time."""
     error = traceback.format_exc(limit=-3).strip()[-2000:]
+    if isinstance(trial, TrialSettings):
+        trial = trial.as_dict()
     hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
     try:  # the settings as the trainer reads them (validated by the spec already: this cannot fail but for a bug)
         t = TrialSettings.parse(trial, None, payload["dtype"])
