@@ -200,3 +200,40 @@ def parse_schedule(spec, lr: float, prefix: str):
     if "lr" in settings:
         raise ConfigError(f"{prefix}.lr", "the schedule's base lr is the optimizer's lr; set lr there")
     return Schedule(settings.pop("name", "constant"), lr, prefix=prefix, **settings)
+
+
+# -- what a pack's trials share ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PackSettings:
+    """The validated settings a pack's trials share besides model and data: epochs, dtype, early stopping
+    (patience 0 = off) and the divergence bound. ``loop`` turns them into the kernels' ``Loop`` record."""
+
+    epochs: int
+    dtype: str
+    patience: int
+    min_delta: float
+    diverge_factor: float
+
+    @classmethod
+    def parse(cls, epochs, dtype, early_stopping, diverge_factor) -> "PackSettings":
+        import numpy as np
+
+        dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
+        epochs = check_number("epochs", epochs, low=1, integer=True)
+        diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
+        patience, min_delta = parse_early_stopping(early_stopping)
+        return cls(int(epochs), dtype, int(patience), float(min_delta), float(diverge_factor))
+
+    def id_fields(self, model_spec, dataset_key: str, batch: int) -> dict:
+        """The pack-level part of an ``oe.train`` trial's id (the form trial_ids have always hashed)."""
+        return {"model": model_spec, "dataset": dataset_key, "batch_size": batch, "epochs": self.epochs,
+                "dtype": self.dtype, "early_stopping": [self.patience, self.min_delta],
+                "diverge_factor": self.diverge_factor}
+
+    def loop(self, batch: int, workspace_size: int, eval_chunk: int):
+        """The kernels' ``pack_kernel.Loop`` record for this mini-batch size and workspace."""
+        from .pack_kernel import Loop
+
+        return Loop(int(batch), self.epochs, int(workspace_size), int(eval_chunk), self.diverge_factor,
+                    self.patience, self.min_delta)

@@ -28,7 +28,7 @@ from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
 from .optimizers import HYPER, RULES, hyper_vector
-from .settings import DTYPES, TrialSettings, hash_id, parse_early_stopping as _early_stopping
+from .settings import PackSettings, TrialSettings, hash_id
 
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
 HYPER_COLUMNS = schema.hyper_order([h for h in HYPER if h != "lr"])
@@ -120,10 +120,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
-    dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
-    epochs = check_number("epochs", epochs, low=1, integer=True)
-    diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
-    patience, min_delta = _early_stopping(early_stopping)
+    pack = PackSettings.parse(epochs, dtype, early_stopping, diverge_factor)
+    dtype, epochs, diverge_factor = pack.dtype, pack.epochs, pack.diverge_factor
     if threads is not None:
         threads = check_number("threads", threads, low=1, integer=True)
     settings = [TrialSettings.parse(t, f"trials[{i}]" if single is None else None, dtype)
@@ -170,11 +168,10 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     trials_rec = trials_record(settings, schedules, params)
     model_rec = pack_kernel.Model(mdl.ai, mdl.af)
     data = pack_kernel.Data(X, yc, yr, Xv, yvc, yvr)
-    loop = pack_kernel.Loop(batch, epochs, ws_size, EVAL_CHUNK, float(diverge_factor), patience, float(min_delta))
+    loop = pack.loop(batch, ws_size, EVAL_CHUNK)
     out = outputs_record(K, epochs)
 
-    shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
-              "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
+    shared = pack.id_fields(mdl.spec(), ds_key, batch)
     ids = [s.trial_id or trial_id({**shared, **s.config(sc)}) for s, sc in zip(settings, schedules)]
 
     t0 = time.perf_counter()
