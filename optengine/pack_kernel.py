@@ -16,6 +16,12 @@ A diverged trial records why (``result[R_REASON]``, one of the ``DIV_*`` codes) 
 offending values (``info`` = [loss or validation loss, gradient norm, starting loss]); when
 it diverged inside an epoch, that epoch's row holds the means over the mini-batches seen,
 the offending one included, the lr of the offending step and no validation numbers.
+
+Arguments are a few named records (``Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``; ``Split``
+for the test split), built in one place, ``train.train_pack`` (``trials_record``,
+``outputs_record``, ``settings.PackSettings.loop``); the CUDA trainer takes the same records. A new
+per-trial setting is one field of ``Trials`` and one line of ``train.trials_record``, read where the
+kernel uses it.
 """
 
 import threading

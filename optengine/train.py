@@ -1,7 +1,8 @@
 """Training: ``oe.train`` for one trial, ``train_pack`` for K trials in one compiled call.
 
-Both validate everything first (a ``ConfigError`` naming the field, before any work),
-turn the trials into the arrays ``pack_kernel.train_pack`` reads, run it once, evaluate
+Both validate everything first, once (``settings.TrialSettings`` and ``settings.PackSettings``: a
+``ConfigError`` naming the field, before any work; a sweep passes its already validated
+``TrialSettings``), turn them into the records ``pack_kernel.train_pack`` reads, run it once, evaluate
 the dataset's test split (when it has one) once with each healthy trial's final
 parameters, and return the runs table (one row per trial) and the curves table (one row
 per trial and completed epoch, plus the partial epoch of a trial that diverged inside
@@ -111,7 +112,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
                device="cpu"):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
-    ``trials``: a list of dicts, each ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
+    ``trials``: a list of dicts (or of validated ``settings.TrialSettings``, used as they are), each
+    ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
     "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.

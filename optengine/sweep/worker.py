@@ -153,25 +153,28 @@ def _failed(payload, trial) -> pd.DataFrame:
     """The runs row of a trial that raised: its settings, status "failed", the error, no metrics (NaN,
     the test columns included), no time."""
     error = traceback.format_exc(limit=-3).strip()[-2000:]
-    if isinstance(trial, TrialSettings):
-        trial = trial.as_dict()
-    hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
-    try:  # the settings as the trainer reads them (validated by the spec already: this cannot fail but for a bug)
-        t = TrialSettings.parse(trial, None, payload["dtype"])
+    try:  # a sweep's trials come validated (TrialSettings); a dict is parsed as the trainer would
+        t = trial if isinstance(trial, TrialSettings) else TrialSettings.parse(trial, None, payload["dtype"])
+    except Exception:  # a trial the trainer refused: its settings as given
+        t = None
+    if t is not None:
         name, label, clip = t.schedule.name, t.schedule.label(), t.clipping
         hyper = {k: v for k, v in t.hyper if k in HYPER_COLUMNS or k == "lr"}
-    except Exception:
+        optimizer, seed, tid = t.optimizer, t.seed, t.trial_id
+    else:
         spec = trial.get("schedule")
         name = spec if isinstance(spec, str) else (spec or {}).get("name", "constant") if isinstance(spec, dict) \
             else "constant"
         label, clip = json.dumps(spec), json.dumps(trial.get("clip"))
+        hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
+        optimizer, seed, tid = trial["optimizer"], trial.get("seed", 0), trial["trial_id"]
     batch = payload["batch_size"]
     row = {c: np.nan for c in RUN_COLUMNS}
     row.update({
-        "trial_id": trial["trial_id"], "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
+        "trial_id": tid, "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
         "dataset": (payload["dataset"] or {"name": "surface_noise"}).get("name", ""),
-        "optimizer": trial["optimizer"], "batch_size": batch if isinstance(batch, int) else -1,
-        "epochs": payload["epochs"], "seed": trial.get("seed", 0), "schedule": str(name),
+        "optimizer": optimizer, "batch_size": batch if isinstance(batch, int) else -1,
+        "epochs": payload["epochs"], "seed": seed, "schedule": str(name),
         "schedule_settings": label, "clipping": clip,
         **hyper, "dtype": payload["dtype"], "status": "failed", "error": error,
         "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
