@@ -174,6 +174,16 @@ class TrialSettings:
                 **{f"schedule.{k}": v for k, v in schedule.settings().items()},
                 "clip": clip_label(self.clip_mode, self.clip_c), "seed": self.seed}
 
+    def row(self, schedule=None, hyper_columns=()) -> dict:
+        """The trial's settings columns of the runs table (``schema.py``): optimizer, lr, seed, schedule,
+        schedule_settings (of ``schedule``, resolved for the pack, when given), clipping and the
+        ``hyper_columns`` (NaN for those the rule does not take)."""
+        schedule = schedule or self.schedule
+        hypers = self.hypers
+        return {"optimizer": self.optimizer, "lr": hypers["lr"], "seed": self.seed, "schedule": schedule.name,
+                "schedule_settings": schedule.label(), "clipping": self.clipping,
+                **{h: hypers.get(h, float("nan")) for h in hyper_columns}}
+
     @property
     def clipping(self) -> str:
         from .clipping import clip_label

@@ -285,9 +285,7 @@ def _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, b
         best = int(np.argmin(np.where(finite, vl, np.inf))) if finite.any() else -1
         row = {
             "trial_id": ids[k], "sweep": sweep, "model": mdl.name, "dataset": ds_label,
-            "optimizer": s.optimizer, "lr": s.hypers["lr"], "batch_size": batch, "epochs": epochs,
-            "seed": s.seed, "schedule": sched.name, "schedule_settings": sched.label(),
-            "clipping": s.clipping, **{h: s.hypers.get(h, np.nan) for h in HYPER_COLUMNS},
+            "batch_size": batch, "epochs": epochs, **s.row(sched, HYPER_COLUMNS),
             "dtype": dtype, "status": STATUS[status],
             "error": divergence_reason(reason, out.infos[k], steps, done, diverge_factor)
             if status == pack_kernel.DIVERGED else "",

@@ -158,25 +158,22 @@ def _failed(payload, trial) -> pd.DataFrame:
     except Exception:  # a trial the trainer refused: its settings as given
         t = None
     if t is not None:
-        name, label, clip = t.schedule.name, t.schedule.label(), t.clipping
-        hyper = {k: v for k, v in t.hyper if k in HYPER_COLUMNS or k == "lr"}
-        optimizer, seed, tid = t.optimizer, t.seed, t.trial_id
+        settings, tid = t.row(hyper_columns=HYPER_COLUMNS), t.trial_id
     else:
         spec = trial.get("schedule")
         name = spec if isinstance(spec, str) else (spec or {}).get("name", "constant") if isinstance(spec, dict) \
             else "constant"
-        label, clip = json.dumps(spec), json.dumps(trial.get("clip"))
-        hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
-        optimizer, seed, tid = trial["optimizer"], trial.get("seed", 0), trial["trial_id"]
+        settings = {"optimizer": trial["optimizer"], "seed": trial.get("seed", 0), "schedule": str(name),
+                    "schedule_settings": json.dumps(spec), "clipping": json.dumps(trial.get("clip")),
+                    **{k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}}
+        tid = trial["trial_id"]
     batch = payload["batch_size"]
     row = {c: np.nan for c in RUN_COLUMNS}
     row.update({
         "trial_id": tid, "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
         "dataset": (payload["dataset"] or {"name": "surface_noise"}).get("name", ""),
-        "optimizer": optimizer, "batch_size": batch if isinstance(batch, int) else -1,
-        "epochs": payload["epochs"], "seed": seed, "schedule": str(name),
-        "schedule_settings": label, "clipping": clip,
-        **hyper, "dtype": payload["dtype"], "status": "failed", "error": error,
+        "batch_size": batch if isinstance(batch, int) else -1, "epochs": payload["epochs"],
+        **settings, "dtype": payload["dtype"], "status": "failed", "error": error,
         "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
         "compile_s": 0.0,
     })
