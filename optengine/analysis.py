@@ -19,10 +19,17 @@ import pandas as pd
 
 from .errors import ConfigError, check_choice
 from .results import load
-from .train import HYPER_COLUMNS
+from .schema import HYPER_COLUMNS_V2, hyper_order, is_hyper_column
 
+# the configuration columns of format 2; ``config_columns(runs)`` adds later hyperparameter columns
 CONFIG_COLUMNS = ["model", "model_spec", "dataset", "dataset_spec", "optimizer", "lr", "batch_size", "epochs",
-                  "schedule", "schedule_settings", "clipping", *HYPER_COLUMNS, "dtype", "device"]
+                  "schedule", "schedule_settings", "clipping", *HYPER_COLUMNS_V2, "dtype", "device"]
+
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that define a configuration in ``runs``: the fixed ones and every hyperparameter column."""
+    i = CONFIG_COLUMNS.index("dtype")
+    return CONFIG_COLUMNS[:i - len(HYPER_COLUMNS_V2)] + hyper_order(runs.columns) + CONFIG_COLUMNS[i:]
 RANK_METRICS = ("final_val_loss", "best_val_loss", "final_val_metric")
 METRICS = RANK_METRICS  # the columns a configuration may be chosen by
 TEST_COLUMNS = ("final_test_loss", "final_test_metric")
@@ -60,9 +67,9 @@ def varying(runs: pd.DataFrame, exclude=("optimizer",)) -> list[str]:
     counts only where one schedule has several settings at one batch size and epoch count (its resolved
     ``total_steps`` alone follows those)."""
     out = []
-    for c in CONFIG_COLUMNS:
+    for c in config_columns(runs):
         if c in runs.columns and c not in exclude and runs[c].nunique(dropna=False) > 1:
-            if c in HYPER_COLUMNS:  # NaN for rules without the setting does not make an axis
+            if is_hyper_column(c):  # NaN for rules without the setting does not make an axis
                 if runs.groupby("optimizer", observed=True)[c].nunique(dropna=True).max() <= 1:
                     continue
             if c == "schedule_settings":
@@ -76,7 +83,7 @@ def varying(runs: pd.DataFrame, exclude=("optimizer",)) -> list[str]:
 def summarize(runs: pd.DataFrame, metric: str = "final_val_loss") -> pd.DataFrame:
     """One row per configuration: mean and std of ``metric`` over seeds, seeds, diverged and failed counts."""
     _check_metric(runs, metric)
-    cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
+    cols = [c for c in config_columns(runs) if c in runs.columns]
     status = runs["status"].astype(str)
     df = runs[cols].copy()
     df["_v"] = runs[metric].where(status == "ok")

@@ -16,10 +16,17 @@ A diverged trial records why (``result[R_REASON]``, one of the ``DIV_*`` codes) 
 offending values (``info`` = [loss or validation loss, gradient norm, starting loss]); when
 it diverged inside an epoch, that epoch's row holds the means over the mini-batches seen,
 the offending one included, the lr of the offending step and no validation numbers.
+
+Arguments are a few named records (``Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``; ``Split``
+for the test split), built in one place, ``train.train_pack`` (``trials_record``,
+``outputs_record``, ``settings.PackSettings.loop``); the CUDA trainer takes the same records. A new
+per-trial setting is one field of ``Trials`` and one line of ``train.trials_record``, read where the
+kernel uses it.
 """
 
 import threading
 import time
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +38,26 @@ from .models.kernels import family_evaluate, family_loss_grad
 from .optimizers import COST, initial_scalars, state_rows, update
 from .rng import new_state, shuffle, _STREAM_SHUFFLE
 from .schedules import S_UNIT, schedule_lr
+
+# -- the kernels' arguments: a few named records (numba types a namedtuple field by field) -----------
+# Built in one place (``train.train_pack``); a new per-trial setting is a field of ``Trials`` there
+# and here. The models' own arrays keep their names: ``layout`` is a model's integer layout (its
+# ``ai``: sizes, offsets, activation ...), ``settings`` its float settings (its ``af``).
+Model = namedtuple("Model", ["layout", "settings"])
+# the training and validation splits in the model's form (class labels or regression targets)
+Data = namedtuple("Data", ["X", "y_class", "y_reg", "X_val", "y_val_class", "y_val_reg"])
+# the test split (same form), evaluated once after training
+Split = namedtuple("Split", ["X", "y_class", "y_reg"])
+# what the pack's trials share: batch size, epochs, workspace and evaluation chunk sizes, divergence
+# bound, early stopping
+Loop = namedtuple("Loop", ["batch", "epochs", "workspace_size", "eval_chunk", "diverge_factor", "patience",
+                           "min_delta"])
+# one row per trial: rule id, hyperparameter vector (optimizers.HYPER), schedule vector
+# (schedules.S_*), clipping mode and threshold, seed, parameters (trained in place)
+Trials = namedtuple("Trials", ["rules", "hypers", "schedules", "clip_modes", "clip_cs", "seeds", "params"])
+# per trial (rows) and epoch (columns); results K x N_RESULTS (R_*), infos K x N_INFO (I_*)
+Outputs = namedtuple("Outputs", ["train_loss", "val_loss", "val_metric", "grad_norm", "lr", "steps_at", "results",
+                                 "infos"])
 
 OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
 # result columns: status, step of divergence (-1), steps applied, completed epochs, divergence reason
@@ -44,24 +71,37 @@ N_INFO = 3
 
 
 @kernel
-def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-              rule, hyper, sched, clip_mode, clip_c, seed, theta,
-              diverge_factor, patience, min_delta,
-              train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, result, info):
-    """Train one trial in place; fill its per-epoch rows; ``result`` = [status, diverged_at, steps, epochs,
-    reason]; ``info`` = [offending loss, offending norm, starting loss] (see the module's docstring)."""
+def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, seed, theta, out, k):
+    """Train trial ``k`` in place (``theta``: its own copy of its parameters; ``hyper``, ``sched``: of
+    its settings); fill its rows of ``out`` (see the module's docstring)."""
+    layout = model.layout
+    settings = model.settings
+    X = data.X
+    y_class = data.y_class
+    y_reg = data.y_reg
+    batch = loop.batch
+    diverge_factor = loop.diverge_factor
+    patience = loop.patience
+    min_delta = loop.min_delta
+    eval_chunk = loop.eval_chunk
+    train_loss = out.train_loss[k]
+    grad_norm = out.grad_norm[k]
+    lrs = out.lr[k]
+    steps_at = out.steps_at[k]
+    result = out.results[k]
+    info = out.infos[k]
     n = X.shape[0]
     n_batches = (n + batch - 1) // batch
     grad = np.zeros_like(theta)
     state = np.zeros((state_rows(rule, hyper), theta.size), dtype=theta.dtype)  # the rule's buffers
     scalars = initial_scalars(rule)
-    ws = np.empty(ws_size, dtype=theta.dtype)
+    ws = np.empty(loop.workspace_size, dtype=theta.dtype)
     order = np.arange(n)
     rng = new_state(seed, _STREAM_SHUFFLE)
     per_epoch = sched[S_UNIT] == 1.0
     step = 0
     # "Exploding" is judged against the full training loss at the start (one forward pass).
-    init_loss, _ = family_evaluate(family, ai, af, theta, X, yc, yr, ws, eval_chunk)
+    init_loss, _ = family_evaluate(family, layout, settings, theta, X, y_class, y_reg, ws, eval_chunk)
     ref_loss = max(abs(init_loss), 1.0)
     info[I_START] = init_loss
     best = np.inf
@@ -69,7 +109,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
     result[R_STATUS] = OK
     result[R_DIVERGED_AT] = -1
     result[R_REASON] = DIV_NONE
-    for epoch in range(epochs):
+    for epoch in range(loop.epochs):
         if n_batches > 1:
             shuffle(order, rng)
         lr = schedule_lr(sched, float(epoch)) if per_epoch else 0.0
@@ -78,7 +118,7 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
         for b in range(n_batches):
             lo = b * batch
             hi = min(n, lo + batch)
-            loss = family_loss_grad(family, ai, af, theta, X, yc, yr, order[lo:hi], grad, ws)
+            loss = family_loss_grad(family, layout, settings, theta, X, y_class, y_reg, order[lo:hi], grad, ws)
             norm = clip(grad, clip_mode, clip_c)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
                 result[R_STATUS] = DIVERGED
@@ -101,10 +141,11 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
             step += 1
             loss_sum += loss * (hi - lo)
             norm_sum += norm
-        vl, vm = family_evaluate(family, ai, af, theta, Xv, yvc, yvr, ws, eval_chunk)
+        vl, vm = family_evaluate(family, layout, settings, theta, data.X_val, data.y_val_class, data.y_val_reg, ws,
+                                 eval_chunk)
         train_loss[epoch] = loss_sum / n
-        val_loss[epoch] = vl
-        val_metric[epoch] = vm
+        out.val_loss[k, epoch] = vl
+        out.val_metric[k, epoch] = vm
         grad_norm[epoch] = norm_sum / n_batches
         lrs[epoch] = lr
         steps_at[epoch] = step
@@ -125,45 +166,36 @@ def train_one(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, e
 
 
 @kernel
-def train_trials(family, ks, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-                 rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                 diverge_factor, patience, min_delta,
-                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
-    """Train the trials (rows of ``params``) listed in ``ks``, one after another: one thread's share.
+def train_trials(family, ks, model, data, loop, trials, out):
+    """Train the trials (rows of ``trials.params``) listed in ``ks``, one after another: one thread's share.
 
     ``family`` becomes a compile-time constant (``literally``): one compiled trainer per model
     family, holding that family's model code only."""
     fam = literally(family)
+    params = trials.params
     for k in ks:
         # The trial works on its own copies of its parameters and settings, so that slicing them
         # in the step loop touches only this trial's memory (reference counts included).
         theta = params[k].copy()
-        train_one(fam, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-                  rules[k], hypers[k].copy(), scheds[k].copy(), clip_modes[k], clip_cs[k], seeds[k], theta,
-                  diverge_factor, patience, min_delta,
-                  train_loss[k], val_loss[k], val_metric[k], grad_norm[k], lrs[k], steps_at[k], results[k], infos[k])
+        train_one(fam, model, data, loop, trials.rules[k], trials.hypers[k].copy(), trials.schedules[k].copy(),
+                  trials.clip_modes[k], trials.clip_cs[k], trials.seeds[k], theta, out, k)
         params[k, :] = theta
 
 
-def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-               diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos, threads=None):
-    """Train every row of ``params`` (K x P) as its own trial; per-epoch outputs are K x epochs,
-    ``results`` K x N_RESULTS (int64), ``infos`` K x N_INFO (float64). Returns the seconds spent
-    compiling (or loading from the cache) the trainer, a part of the call's time.
+def train_pack(family, model: Model, data: Data, loop: Loop, trials: Trials, out: Outputs, threads=None):
+    """Train every row of ``trials.params`` (K x P) as its own trial; ``out``'s per-epoch arrays are
+    K x epochs, ``results`` K x N_RESULTS (int64), ``infos`` K x N_INFO (float64). Returns the seconds
+    spent compiling (or loading from the cache) the trainer, a part of the call's time.
 
     ``threads`` (default: numba's thread count) threads take the next untrained trial until
     none is left, each trial one compiled call that releases the GIL; trials never share
     memory, so the numbers do not depend on the number of threads or on who trains what."""
     import numba
 
-    K = params.shape[0]
+    K = trials.params.shape[0]
+    rules = trials.rules
     n_threads = max(1, min(K, threads if threads is not None else numba.get_num_threads()))
-    args = (ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-            rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-            diverge_factor, patience, min_delta,
-            train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos)
+    args = (model, data, loop, trials, out)
     t0 = time.perf_counter()
     run = _compiled(train_trials, family, args)
     compile_s = time.perf_counter() - t0
@@ -195,21 +227,22 @@ def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, 
 
 
 @kernel
-def evaluate_trials(family, ks, ai, af, X, yc, yr, ws_size, eval_chunk, params, losses, metrics):
-    """(mean loss, metric) over every row of (X, y) with the parameters of each trial (row of
+def evaluate_trials(family, ks, model, split, workspace_size, eval_chunk, params, losses, metrics):
+    """(mean loss, metric) over every row of ``split`` with the parameters of each trial (row of
     ``params``) listed in ``ks``, into ``losses[k]``, ``metrics[k]``: the test split after training."""
     fam = literally(family)
-    ws = np.empty(ws_size, dtype=params.dtype)
+    ws = np.empty(workspace_size, dtype=params.dtype)
     for k in ks:
         theta = params[k].copy()
-        loss, metric = family_evaluate(fam, ai, af, theta, X, yc, yr, ws, eval_chunk)
+        loss, metric = family_evaluate(fam, model.layout, model.settings, theta, split.X, split.y_class,
+                                       split.y_reg, ws, eval_chunk)
         losses[k] = loss
         metrics[k] = metric
 
 
-def evaluate_pack(family, ai, af, X, yc, yr, ws_size, eval_chunk, params, ks, losses, metrics):
+def evaluate_pack(family, model: Model, split: Split, workspace_size, eval_chunk, params, ks, losses, metrics):
     """``evaluate_trials`` for the trials ``ks``; returns the seconds spent compiling (or loading) it."""
-    args = (ai, af, X, yc, yr, ws_size, eval_chunk, params, losses, metrics)
+    args = (model, split, workspace_size, eval_chunk, params, losses, metrics)
     t0 = time.perf_counter()
     run = _compiled(evaluate_trials, family, args)
     compile_s = time.perf_counter() - t0

@@ -35,38 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
-from .train import CURVE_COLUMNS, HYPER_COLUMNS, RUN_COLUMNS
+from .schema import (ADDED_IN_2, CURVES_SCHEMA, EXTRA_RUN_COLUMNS, FORMAT, HYPER_COLUMNS_V2, READ_FORMATS,
+                     RUN_COLUMNS_AFTER, RUN_COLUMNS_BEFORE, RUNS_SCHEMA, SCHEMAS, STATUSES, hyper_order, runs_schema)
 
-FORMAT = 2
-READ_FORMATS = (1, 2)
+HYPER_COLUMNS = HYPER_COLUMNS_V2  # (kept for old imports; the trainer's are optengine.train.HYPER_COLUMNS)
 SPLITS = "train/val/test"  # sweep.json's "splits" of a folder written by this version
 META_KEY = b"optengine"
 PART_RE = re.compile(r"^part-(\d{6})\.parquet$")
-STATUSES = ("ok", "diverged", "failed")
-EXTRA_RUN_COLUMNS = ["config_id", "model_spec", "dataset_spec", "device"]
-
-_INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step"}
-_STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "schedule_settings", "clipping", "dtype",
-        "status", "error", "model_spec", "dataset_spec", "device", "config_id"}
-# format 1 -> 2: runs columns added since (NaN in older parts)
-_ADDED_IN_2 = ("final_test_loss", "final_test_metric", "compile_s")
-
-
-def _type(col: str) -> pa.DataType:
-    if col in _INT:
-        return pa.int64()
-    if col in _STR:
-        return pa.string()
-    if col == "early_stopped":
-        return pa.bool_()
-    return pa.float64()
-
-
-RUNS_SCHEMA = pa.schema([(c, _type(c)) for c in RUN_COLUMNS + EXTRA_RUN_COLUMNS])
-CURVES_SCHEMA = pa.schema([(c, _type(c)) for c in CURVE_COLUMNS])
-SCHEMAS = {"runs": RUNS_SCHEMA, "curves": CURVES_SCHEMA}
-
-
 class ResultsError(ConfigError):
     """A results folder or file that cannot be used; ``field`` is the path at fault."""
 
@@ -153,7 +128,7 @@ def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
 
 
 def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
-    schema = SCHEMAS[table]
+    schema = runs_schema(hyper_order(df.columns)) if table == "runs" else SCHEMAS[table]
     df = df.reindex(columns=schema.names)
     for f in schema:  # a string column the trainer left empty (NaN) is "", never null
         if pa.types.is_string(f.type) and df[f.name].isna().any():
@@ -264,13 +239,18 @@ def _read_part(path: Path, table: str) -> pd.DataFrame:
     df = arrow.to_pandas()
     if table == "runs" and fmt == 1:
         df = _from_format_1(df)
-    optional = EXTRA_RUN_COLUMNS if table == "runs" else []
-    missing = [c for c in SCHEMAS[table].names if c not in df.columns and c not in optional]
+    # required: the fixed columns; every hyperparameter column is optional (NaN when absent, see schema.py)
+    required = RUN_COLUMNS_BEFORE + RUN_COLUMNS_AFTER if table == "runs" else SCHEMAS[table].names
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise _Damaged(f"lacks columns {', '.join(missing)}")
-    for c in optional:  # written by an earlier optengine: empty
-        if c not in df.columns:
-            df[c] = ""
+    if table == "runs":
+        for c in EXTRA_RUN_COLUMNS:  # written by an earlier optengine: empty
+            if c not in df.columns:
+                df[c] = ""
+        for c in HYPER_COLUMNS_V2:
+            if c not in df.columns:
+                df[c] = np.nan
     return df
 
 
@@ -282,7 +262,7 @@ def _from_format_1(df: pd.DataFrame) -> pd.DataFrame:
     if "schedule" in df.columns and "schedule_settings" not in df.columns:
         df["schedule_settings"] = df["schedule"]
         df["schedule"] = df["schedule"].astype(str).str.split("(", n=1).str[0]
-    for c in _ADDED_IN_2:
+    for c in ADDED_IN_2:
         if c not in df.columns:
             df[c] = np.nan
     return df
@@ -304,9 +284,11 @@ def _typed(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     return df
 
 
-def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_results(folder, hyper_columns=()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, curves) of a results folder, one row per trial (newest part wins) and per trial-epoch.
-    Raises DamagedResults listing every damaged part file at once."""
+    The runs have format 2's hyperparameter columns, any later ones found in the folder and
+    ``hyper_columns`` (NaN where a part lacks one). Raises DamagedResults listing every damaged part
+    file at once."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ResultsError(str(folder), "no such results folder")
@@ -355,7 +337,8 @@ def read_results(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(runs):  # the spec's trial order, whatever order the packs finished in
         runs = runs.assign(_order=[order.get(t, len(order)) for t in runs["trial_id"]])
         runs = runs.sort_values(["_order", "_part"], kind="stable").drop(columns="_order")
-    runs = _typed(runs.drop(columns="_part"), RUNS_SCHEMA).reset_index(drop=True)
+    schema = runs_schema(hyper_order(hyper_columns, *(f.columns for f in runs_frames)))
+    runs = _typed(runs.drop(columns="_part"), schema).reset_index(drop=True)
     curves = _typed(curves.drop(columns="_part", errors="ignore"), CURVES_SCHEMA)
     curves = curves.sort_values(["trial_id", "epoch"], kind="stable").reset_index(drop=True)
     return runs, curves

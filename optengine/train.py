@@ -1,7 +1,8 @@
 """Training: ``oe.train`` for one trial, ``train_pack`` for K trials in one compiled call.
 
-Both validate everything first (a ``ConfigError`` naming the field, before any work),
-turn the trials into the arrays ``pack_kernel.train_pack`` reads, run it once, evaluate
+Both validate everything first, once (``settings.TrialSettings`` and ``settings.PackSettings``: a
+``ConfigError`` naming the field, before any work; a sweep passes its already validated
+``TrialSettings``), turn them into the records ``pack_kernel.train_pack`` reads, run it once, evaluate
 the dataset's test split (when it has one) once with each healthy trial's final
 parameters, and return the runs table (one row per trial) and the curves table (one row
 per trial and completed epoch, plus the partial epoch of a trial that diverged inside
@@ -12,7 +13,6 @@ compile (or cache-load) time, each divided by the number of trials.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from functools import partial
@@ -20,27 +20,21 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from . import memory, pack_kernel
+from . import memory, pack_kernel, schema
 from .blas import one_blas_thread
-from .clipping import clip_label, parse_clip
 from .data import Dataset, dataset as make_dataset
 from .errors import ConfigError, check_choice, check_keys, check_number
 from .models import MODELS, Model, check_dataset, model as make_model, settings_from_dataset
 from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
-from .optimizers import HYPER, RULE_HYPER, RULES, check_representable, hyper_vector, validate_hyper
-from .schedules import Schedule
+from .optimizers import HYPER, RULES, hyper_vector
+from .settings import PackSettings, TrialSettings, hash_id
 
-DTYPES = ("float32", "float64")
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
-HYPER_COLUMNS = [h for h in HYPER if h != "lr"]
-RUN_COLUMNS = (["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
-                "schedule", "schedule_settings", "clipping"] + HYPER_COLUMNS + ["dtype", "status", "error",
-                "final_train_loss", "final_val_loss", "final_val_metric", "best_val_loss", "best_epoch",
-                "final_test_loss", "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s",
-                "compile_s"])
-CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
+HYPER_COLUMNS = schema.hyper_order([h for h in HYPER if h != "lr"])
+RUN_COLUMNS = schema.run_columns(HYPER_COLUMNS)
+CURVE_COLUMNS = schema.CURVE_COLUMNS
 DEFAULT_DIVERGE_FACTOR = 1e4
 
 
@@ -111,76 +105,6 @@ def _batch(batch_size, n: int) -> int:
     return min(check_number("batch_size", batch_size, low=1, integer=True), n)
 
 
-def _early_stopping(spec) -> tuple[int, float]:
-    if spec is None or spec is False:
-        return 0, 0.0
-    if isinstance(spec, dict):
-        check_keys("early_stopping", spec, ["patience", "min_delta"], "early_stopping")
-        patience = spec.get("patience", 5)
-        min_delta = spec.get("min_delta", 0.0)
-    else:
-        patience, min_delta = spec, 0.0
-    return (check_number("early_stopping.patience", patience, low=1, integer=True),
-            check_number("early_stopping.min_delta", min_delta, low=0.0))
-
-
-# -- one trial's settings ------------------------------------------------------------------
-
-class TrialSettings:
-    """A validated trial: rule + hyperparameters, schedule, clipping, seed.
-
-    ``where`` is ``"trials[i]"`` inside a pack (fields ``trials[i].lr`` ...) or None for
-    ``oe.train``, whose fields are its own arguments (``optimizer.lr``, ``seed``, ``schedule.name`` ...).
-    """
-
-    def __init__(self, trial: dict, where: str | None, dtype):
-        def field(name):
-            return f"{where}.{name}" if where else name
-
-        if not isinstance(trial, dict):
-            raise ConfigError(where or "trial", f"must be a dict of trial settings, got {trial!r}")
-        t = dict(trial)
-        name = t.pop("optimizer", None)
-        if name is None:
-            raise ConfigError(field("optimizer"), f"is required; allowed: {', '.join(RULES)}")
-        check_choice(field("optimizer") if where else "optimizer.name", name, RULES)
-        sched = t.pop("schedule", None)
-        clip = t.pop("clip", None)
-        self.seed = check_number(field("seed"), t.pop("seed", 0), low=0, high=2**63 - 1, integer=True)
-        self.trial_id = t.pop("trial_id", None)
-        check_keys(where or "", [k for k in t if k not in HYPER],
-                   ["optimizer", *RULE_HYPER[name], "schedule", "clip", "seed"], "a trial")
-        hyper_prefix = where or "optimizer"
-        self.hyper = validate_hyper(name, t, prefix=hyper_prefix)
-        check_representable(self.hyper, dtype, hyper_prefix)
-        self.optimizer = name
-        self.schedule = _schedule(sched, self.hyper["lr"], field("schedule"))
-        self.clip_mode, self.clip_c = parse_clip(clip, field("clip"))
-
-    def config(self) -> dict:
-        return {"optimizer": self.optimizer, **self.hyper, "schedule": self.schedule.name,
-                **{f"schedule.{k}": v for k, v in self.schedule.settings().items()},
-                "clip": clip_label(self.clip_mode, self.clip_c), "seed": self.seed}
-
-
-def _schedule(spec, lr: float, prefix: str) -> Schedule:
-    if spec is None:
-        return Schedule("constant", lr, prefix=prefix)
-    if isinstance(spec, Schedule):
-        if spec.lr != lr:
-            raise ConfigError(f"{prefix}.lr", f"the schedule's lr ({spec.lr}) differs from the optimizer's ({lr}); "
-                                              "give the schedule by name or settings instead")
-        return spec
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict):
-        raise ConfigError(prefix, f"must be a schedule name or settings table, got {spec!r}")
-    settings = dict(spec)
-    if "lr" in settings:
-        raise ConfigError(f"{prefix}.lr", "the schedule's base lr is the optimizer's lr; set lr there")
-    return Schedule(settings.pop("name", "constant"), lr, prefix=prefix, **settings)
-
-
 # -- the pack -------------------------------------------------------------------------------------
 
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
@@ -188,7 +112,8 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
                device="cpu"):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
-    ``trials``: a list of dicts, each ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
+    ``trials``: a list of dicts (or of validated ``settings.TrialSettings``, used as they are), each
+    ``{"optimizer": "adam", "lr": 1e-3, <hyperparameters>,
     "schedule": None | name | {"name": ..., settings}, "clip": None | {"norm": c} | {"value": c},
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
@@ -197,14 +122,12 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
-    dtype = check_choice("dtype", np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype, DTYPES)
-    epochs = check_number("epochs", epochs, low=1, integer=True)
-    diverge_factor = check_number("diverge_factor", diverge_factor, low=1.0, low_open=True)
-    patience, min_delta = _early_stopping(early_stopping)
+    pack = PackSettings.parse(epochs, dtype, early_stopping, diverge_factor)
+    dtype, epochs, diverge_factor = pack.dtype, pack.epochs, pack.diverge_factor
     if threads is not None:
         threads = check_number("threads", threads, low=1, integer=True)
-    settings = [TrialSettings(t, f"trials[{i}]" if single is None else None, dtype)
-                for i, t in enumerate(trials)]  # before any data is loaded
+    settings = [TrialSettings.parse(t, f"trials[{i}]" if single is None else None, dtype)
+                for i, t in enumerate(trials)]  # before any data is loaded (a TrialSettings is used as it is)
     ds = resolve_dataset(dataset)
     mdl = resolve_model(model, ds)
     if mdl.task == "surface":
@@ -241,26 +164,17 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     live = K if device == "cuda" else min(K, threads or _default_threads())
     memory.require("trials", f"the pack's arrays ({K} trials x {mdl.n_params} parameters, {dtype})",
                    pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live))
+    schedules = [s.schedule.with_total((epochs if s.schedule.unit == "epoch" else epochs * n_batches)
+                                       - s.schedule.warmup_steps) for s in settings]
     params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
-    rules = np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64)
-    hypers = np.stack([hyper_vector(s.hyper) for s in settings])
-    scheds = []
-    for s in settings:
-        span = epochs if s.schedule.unit == "epoch" else epochs * n_batches
-        s.schedule = s.schedule.with_total(span - s.schedule.warmup_steps)
-        scheds.append(s.schedule.vector())
-    scheds = np.stack(scheds)
-    clip_modes = np.array([s.clip_mode for s in settings], dtype=np.int64)
-    clip_cs = np.array([s.clip_c for s in settings], dtype=np.float64)
-    seeds = np.array([s.seed for s in settings], dtype=np.int64)
-    out = {name: np.full((K, epochs), np.nan) for name in ("train_loss", "val_loss", "val_metric", "grad_norm", "lr")}
-    steps_at = np.zeros((K, epochs), dtype=np.int64)
-    results = np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64)
-    infos = np.full((K, pack_kernel.N_INFO), np.nan)
+    trials_rec = trials_record(settings, schedules, params)
+    model_rec = pack_kernel.Model(mdl.ai, mdl.af)
+    data = pack_kernel.Data(X, yc, yr, Xv, yvc, yvr)
+    loop = pack.loop(batch, ws_size, EVAL_CHUNK)
+    out = outputs_record(K, epochs)
 
-    shared = {"model": mdl.spec(), "dataset": ds_key, "batch_size": batch, "epochs": epochs, "dtype": dtype,
-              "early_stopping": [patience, min_delta], "diverge_factor": diverge_factor}
-    ids = [s.trial_id or trial_id({**shared, **s.config()}) for s in settings]
+    shared = pack.id_fields(mdl.spec(), ds_key, batch)
+    ids = [s.trial_id or trial_id({**shared, **s.config(sc)}) for s, sc in zip(settings, schedules)]
 
     t0 = time.perf_counter()
     if device == "cuda":
@@ -268,23 +182,39 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     else:
         trainer = partial(pack_kernel.train_pack, threads=threads)
     with one_blas_thread():
-        compile_s = trainer(mdl.family, mdl.ai, mdl.af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size,
-                            EVAL_CHUNK, rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-                            float(diverge_factor), patience, float(min_delta),
-                            out["train_loss"], out["val_loss"], out["val_metric"], out["grad_norm"],
-                            out["lr"], steps_at, results, infos)
+        compile_s = trainer(mdl.family, model_rec, data, loop, trials_rec, out)
         test_out = np.full((2, K), np.nan)
-        healthy = np.flatnonzero(results[:, pack_kernel.R_STATUS] != pack_kernel.DIVERGED)
+        healthy = np.flatnonzero(out.results[:, pack_kernel.R_STATUS] != pack_kernel.DIVERGED)
         if test is not None and healthy.size:
-            compile_s += pack_kernel.evaluate_pack(mdl.family, mdl.ai, mdl.af, *test, ws_size, EVAL_CHUNK,
-                                                   params, healthy, test_out[0], test_out[1])
+            compile_s += pack_kernel.evaluate_pack(mdl.family, model_rec, pack_kernel.Split(*test), ws_size,
+                                                   EVAL_CHUNK, params, healthy, test_out[0], test_out[1])
     total = time.perf_counter() - t0
 
     timing = ((total - compile_s) / K, compile_s / K)
-    runs = _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+    runs = _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                        diverge_factor, timing)
-    curves = _curves_table(ids, results, out, steps_at)
+    curves = _curves_table(ids, out)
     return (runs, curves, params) if return_params else (runs, curves)
+
+
+def trials_record(settings, schedules, params) -> pack_kernel.Trials:
+    """The kernels' per-trial record (one row per trial) from validated settings, their schedules
+    resolved for the pack, and the initial parameters: the one place a per-trial field is filled."""
+    return pack_kernel.Trials(
+        rules=np.array([RULES.index(s.optimizer) for s in settings], dtype=np.int64),
+        hypers=np.stack([hyper_vector(s.hypers) for s in settings]),
+        schedules=np.stack([sc.vector() for sc in schedules]),
+        clip_modes=np.array([s.clip_mode for s in settings], dtype=np.int64),
+        clip_cs=np.array([s.clip_c for s in settings], dtype=np.float64),
+        seeds=np.array([s.seed for s in settings], dtype=np.int64),
+        params=params)
+
+
+def outputs_record(K: int, epochs: int) -> pack_kernel.Outputs:
+    """The kernels' outputs for K trials, NaN (zero steps) until written."""
+    return pack_kernel.Outputs(
+        *(np.full((K, epochs), np.nan) for _ in range(5)), steps_at=np.zeros((K, epochs), dtype=np.int64),
+        results=np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64), infos=np.full((K, pack_kernel.N_INFO), np.nan))
 
 
 def _test_split(mdl, ds, dtype):
@@ -325,10 +255,7 @@ def check_device(device, model) -> str:
     return device
 
 
-def trial_id(config: dict) -> str:
-    """Stable id of a trial: SHA-1 of its canonical JSON form (sorted keys), 16 hex digits."""
-    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+trial_id = hash_id  # stable id of a trial: SHA-1 of its canonical JSON form (sorted keys), 16 hex digits
 
 
 def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_factor: float) -> str:
@@ -346,27 +273,25 @@ def divergence_reason(reason: int, info, step: int, epochs_done: int, diverge_fa
     return "diverged (no reason recorded)"
 
 
-def _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
+def _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                 diverge_factor, timing):
     rows = []
     for k, s in enumerate(settings):
-        status, diverged_at, steps, done, reason = (int(v) for v in results[k])
-        vl = out["val_loss"][k, :done]
+        sched = schedules[k]
+        status, diverged_at, steps, done, reason = (int(v) for v in out.results[k])
+        vl = out.val_loss[k, :done]
         last = done - 1
         finite = np.isfinite(vl)
         best = int(np.argmin(np.where(finite, vl, np.inf))) if finite.any() else -1
         row = {
             "trial_id": ids[k], "sweep": sweep, "model": mdl.name, "dataset": ds_label,
-            "optimizer": s.optimizer, "lr": s.hyper["lr"], "batch_size": batch, "epochs": epochs,
-            "seed": s.seed, "schedule": s.schedule.name, "schedule_settings": s.schedule.label(),
-            "clipping": clip_label(s.clip_mode, s.clip_c),
-            **{h: s.hyper.get(h, np.nan) for h in HYPER_COLUMNS},
+            "batch_size": batch, "epochs": epochs, **s.row(sched, HYPER_COLUMNS),
             "dtype": dtype, "status": STATUS[status],
-            "error": divergence_reason(reason, infos[k], steps, done, diverge_factor)
+            "error": divergence_reason(reason, out.infos[k], steps, done, diverge_factor)
             if status == pack_kernel.DIVERGED else "",
-            "final_train_loss": out["train_loss"][k, last] if done else np.nan,
-            "final_val_loss": out["val_loss"][k, last] if done else np.nan,
-            "final_val_metric": out["val_metric"][k, last] if done else np.nan,
+            "final_train_loss": out.train_loss[k, last] if done else np.nan,
+            "final_val_loss": out.val_loss[k, last] if done else np.nan,
+            "final_val_metric": out.val_metric[k, last] if done else np.nan,
             "best_val_loss": vl[best] if best >= 0 else np.nan,
             "best_epoch": best + 1 if best >= 0 else -1,
             "final_test_loss": test_out[0, k], "final_test_metric": test_out[1, k],
@@ -379,19 +304,19 @@ def _runs_table(settings, ids, results, infos, out, test_out, sweep, mdl, ds_lab
                         "batch_size": "int64", "epochs": "int64", "seed": "int64"})
 
 
-def _curves_table(ids, results, out, steps_at):
+def _curves_table(ids, out):
     parts = []
     for k, tid in enumerate(ids):
-        done = int(results[k, pack_kernel.R_EPOCHS])
-        if results[k, pack_kernel.R_REASON] in (pack_kernel.DIV_EXPLODED, pack_kernel.DIV_LOSS, pack_kernel.DIV_NORM):
+        done = int(out.results[k, pack_kernel.R_EPOCHS])
+        if out.results[k, pack_kernel.R_REASON] in (pack_kernel.DIV_EXPLODED, pack_kernel.DIV_LOSS, pack_kernel.DIV_NORM):
             done += 1  # the epoch it diverged in, up to the offending mini-batch (no validation numbers)
         if done == 0:
             continue
         parts.append(pd.DataFrame({
-            "trial_id": tid, "epoch": np.arange(1, done + 1, dtype=np.int64), "step": steps_at[k, :done],
-            "lr": out["lr"][k, :done], "train_loss": out["train_loss"][k, :done],
-            "val_loss": out["val_loss"][k, :done], "val_metric": out["val_metric"][k, :done],
-            "grad_norm": out["grad_norm"][k, :done]}))
+            "trial_id": tid, "epoch": np.arange(1, done + 1, dtype=np.int64), "step": out.steps_at[k, :done],
+            "lr": out.lr[k, :done], "train_loss": out.train_loss[k, :done],
+            "val_loss": out.val_loss[k, :done], "val_metric": out.val_metric[k, :done],
+            "grad_norm": out.grad_norm[k, :done]}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
                                           ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})

@@ -21,11 +21,16 @@ def iris():
 
 
 def test_run_columns_are_the_contracts():
+    """Format 2's columns, in order; hyperparameter columns added since (rules' new settings) come after
+    format 2's own, before ``dtype`` (see optengine/schema.py)."""
+    from optengine import optimizers, schema
+
+    later = [h for h in optimizers.HYPER if h != "lr" and h not in schema.HYPER_COLUMNS_V2]
     assert RUN_COLUMNS == ["trial_id", "sweep", "model", "dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
                            "schedule", "schedule_settings", "clipping", "momentum", "beta1", "beta2", "eps", "decay",
-                           "weight_decay", "l2", "dtype", "status", "error", "final_train_loss", "final_val_loss",
-                           "final_val_metric", "best_val_loss", "best_epoch", "final_test_loss", "final_test_metric",
-                           "steps", "diverged_at_step", "early_stopped", "wall_s", "compile_s"]
+                           "weight_decay", "l2", *later, "dtype", "status", "error", "final_train_loss",
+                           "final_val_loss", "final_val_metric", "best_val_loss", "best_epoch", "final_test_loss",
+                           "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s", "compile_s"]
 
 
 def test_schedule_name_groups_settings_that_differ_in_total_steps(iris):

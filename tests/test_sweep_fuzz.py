@@ -211,7 +211,7 @@ def test_a_failed_seed_keeps_its_configuration_out_of_the_ranking(tmp_path, monk
     train = worker._train
 
     def fail_seed_1(payload, trials, threads):
-        if any(t["seed"] == 1 and t["lr"] == 0.1 for t in trials):
+        if any(t.seed == 1 and t.lr == 0.1 for t in trials):  # (the validated settings: TrialSettings)
             raise RuntimeError("injected failure")
         return train(payload, trials, threads)
 

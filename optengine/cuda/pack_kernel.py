@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections import namedtuple
 
 import numpy as np
 from numba import cuda, float32 as nb_float32, float64 as nb_float64
@@ -45,7 +46,8 @@ from ..models.dense import A_ACT, A_LAYERS, A_LOSS, A_SIZES, CROSS_ENTROPY
 from ..models.kernels import DENSE
 from ..optimizers import pack_buffers
 from ..pack_kernel import (DIV_EXPLODED, DIV_LOSS, DIV_NONE, DIV_NORM, DIV_VAL, DIVERGED, EARLY_STOPPED, I_LOSS,
-                           I_NORM, I_START, N_INFO, N_RESULTS, OK, R_REASON)
+                           I_NORM, I_START, N_INFO, N_RESULTS, OK, R_DIVERGED_AT, R_EPOCHS, R_REASON, R_STATUS,
+                           R_STEPS)
 from ..rng import _STREAM_SHUFFLE, new_state
 from ..schedules import S_UNIT
 from . import require_device, simulating
@@ -54,6 +56,24 @@ from .gemm import EPI_ACT, EPI_DACT, EPI_STORE, KC, MAX_THREADS, TM_PAD, TN_PAD,
 from .optimizers import pack_state, rule_update
 from .rng import shuffle
 from .schedules import schedule_lr
+
+# -- the kernels' arguments: named records of device arrays (numba-cuda passes a namedtuple field by field)
+# a split of the data: rows, class labels or regression targets, the targets' total sum of squares (R^2)
+DeviceSplit = namedtuple("DeviceSplit", ["X", "y_class", "y_reg", "ss_tot"])
+# every trial's parameters, gradient, the rule's two state buffers, scratch (activations, deltas), batch order
+DeviceState = namedtuple("DeviceState", ["theta", "grad", "opt_state", "scalars", "scratch", "orders"])
+# the per-trial settings (pack_kernel.Trials without seeds and parameters)
+DeviceTrials = namedtuple("DeviceTrials", ["rules", "hypers", "schedules", "clip_modes", "clip_cs"])
+# per-trial bookkeeping: results (R_*), infos (I_*), divergence reference, the epoch's running sums and
+# last lr, early stopping's best loss and epoch, the regression metric's per-output residual sums
+DeviceProgress = namedtuple("DeviceProgress", ["results", "infos", "ref_loss", "loss_sum", "norm_sum", "last_lr",
+                                               "best", "best_epoch", "ssres"])
+# per trial and epoch, as pack_kernel.Outputs
+DeviceCurves = namedtuple("DeviceCurves", ["train_loss", "val_loss", "val_metric", "grad_norm", "lr", "steps_at"])
+# what every launch shares: batch size, rows per evaluation pass, training rows and batches, divergence
+# bound, early stopping
+LoopConstants = namedtuple("LoopConstants", ["batch", "chunk", "n_train", "n_batches", "diverge_factor", "patience",
+                                             "min_delta"])
 
 EVAL_ROWS = 128  # rows per forward pass when evaluating a whole split (at least the batch size)
 THREADS = 256  # threads per block on a GPU
@@ -81,17 +101,17 @@ def _build(dt):
     zero = np.dtype(dt.name).type(0.0)
 
     @cuda.jit(device=True)
-    def forward(ai, X, orders, k, row0, rows, use_orders, theta, S, As, Bs):
+    def forward(layout, X, orders, k, row0, rows, use_orders, theta, S, As, Bs):
         """The network on ``rows`` samples; layer l's outputs (rows x width) follow layer l-1's in
         row k of S from offset 0; returns the offset of the network's output."""
-        n_layers = ai[A_LAYERS]
-        act = ai[A_ACT]
+        n_layers = layout[A_LAYERS]
+        act = layout[A_ACT]
         p_off = 0
         z_off = 0
         prev = 0
         for l in range(n_layers):
-            din = ai[A_SIZES + l]
-            dout = ai[A_SIZES + l + 1]
+            din = layout[A_SIZES + l]
+            dout = layout[A_SIZES + l + 1]
             epi = EPI_ACT if l < n_layers - 1 else EPI_STORE
             gemm(rows, dout, din,
                  X, orders, k, row0, use_orders, l == 0, True, S, prev, din, 1,
@@ -105,7 +125,7 @@ def _build(dt):
         return prev
 
     @cuda.jit(device=True)
-    def row_loss(loss_kind, S, k, out_off, n_out, yc, yr, r, i, want, d_off, sc):
+    def row_loss(loss_kind, S, k, out_off, n_out, y_class, y_reg, r, i, want, d_off, sc):
         """Loss of output row i (data row r), as the CPU's ``_output_loss``; with ``want``, writes
         sc * d(loss)/d(out) for the row into S at d_off."""
         base = out_off + i * n_out
@@ -117,7 +137,7 @@ def _build(dt):
             s = 0.0
             for j in range(n_out):
                 s += math.exp(float(S[k, base + j] - zmax))
-            label = yc[r]
+            label = y_class[r]
             # float() on every float32 term: float64 arithmetic in the simulator too, as numba types it
             total = math.log(s) + float(zmax) - float(S[k, base + label])
             if want:
@@ -129,53 +149,59 @@ def _build(dt):
             return total
         total = 0.0
         for j in range(n_out):
-            rr = S[k, base + j] - yr[r, j]
+            rr = S[k, base + j] - y_reg[r, j]
             total += float(rr) * float(rr)
             if want:
                 S[k, d_off + i * n_out + j] = dt(2.0 * rr) * sc
         return total
 
     @cuda.jit(**_LAUNCH)
-    def step_kernel(ai, X, yc, yr, orders, row0, rows, batch, rows_cap, epoch, step,
-                    theta, grad, state, scal, S, rules, hypers, scheds, clip_modes, clip_cs,
-                    diverge_factor, ref_loss, results, loss_sum, norm_sum, last_lr,
-                    info, train_loss, grad_norm, lrs, steps_at):
-        """One optimisation step of every trial still training: block k = trial k. A trial that
-        diverges records why (``results[k, R_REASON]``, ``info[k]``) and its partial epoch's row."""
+    def step_kernel(layout, split, state, trials, progress, curves, const, row0, rows, epoch, step):
+        """One optimisation step of every trial still training: block k = trial k, on rows
+        [row0, row0 + rows) of its batch order. A trial that diverges records why
+        (``progress.results[k, R_REASON]``, ``progress.infos[k]``) and its partial epoch's row."""
+        X, y_class, y_reg, orders = split.X, split.y_class, split.y_reg, state.orders
+        theta, grad, opt_state, scal, S = state.theta, state.grad, state.opt_state, state.scalars, state.scratch
+        rules, hypers, scheds, clip_modes, clip_cs = (trials.rules, trials.hypers, trials.schedules,
+                                                      trials.clip_modes, trials.clip_cs)
+        results, info, ref_loss = progress.results, progress.infos, progress.ref_loss
+        loss_sum, norm_sum, last_lr = progress.loss_sum, progress.norm_sum, progress.last_lr
+        train_loss, grad_norm, lrs, steps_at = curves.train_loss, curves.grad_norm, curves.lr, curves.steps_at
+        batch, rows_cap, diverge_factor = const.batch, const.chunk, const.diverge_factor
         k = cuda.blockIdx.x
-        if k >= theta.shape[0] or results[k, 0] != OK:
+        if k >= theta.shape[0] or results[k, R_STATUS] != OK:
             return
         As = cuda.shared.array((KC, TM_PAD), dt)
         Bs = cuda.shared.array((KC, TN_PAD), dt)
         red = cuda.shared.array(MAX_THREADS, nb_float64)
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        n_layers = ai[A_LAYERS]
-        act = ai[A_ACT]
-        loss_kind = ai[A_LOSS]
-        n_out = ai[A_SIZES + n_layers]
+        n_layers = layout[A_LAYERS]
+        act = layout[A_ACT]
+        loss_kind = layout[A_LOSS]
+        n_out = layout[A_SIZES + n_layers]
         sum_w = 0
         max_w = 0
         for l in range(1, n_layers + 1):
-            sum_w += ai[A_SIZES + l]
-            max_w = max(max_w, ai[A_SIZES + l])
+            sum_w += layout[A_SIZES + l]
+            max_w = max(max_w, layout[A_SIZES + l])
         n_params = theta.shape[1]
 
-        out_off = forward(ai, X, orders, k, row0, rows, True, theta, S, As, Bs)
+        out_off = forward(layout, X, orders, k, row0, rows, True, theta, S, As, Bs)
         d_cur = rows_cap * sum_w
         d_other = d_cur + batch * max_w
         scale = 1.0 / rows if loss_kind == CROSS_ENTROPY else 1.0 / (rows * n_out)
         sc = dt(scale)
         part = 0.0
         for i in range(tid, rows, nt):
-            part += row_loss(loss_kind, S, k, out_off, n_out, yc, yr, orders[k, row0 + i], i, True, d_cur, sc)
+            part += row_loss(loss_kind, S, k, out_off, n_out, y_class, y_reg, orders[k, row0 + i], i, True, d_cur, sc)
         loss = block_sum(red, part) * scale  # block_sum synchronises: the deltas are in place
 
         p_end = n_params
         a_end = rows * (sum_w - n_out)
         for l in range(n_layers - 1, -1, -1):
-            din = ai[A_SIZES + l]
-            dout = ai[A_SIZES + l + 1]
+            din = layout[A_SIZES + l]
+            dout = layout[A_SIZES + l + 1]
             p_off = p_end - (din * dout + dout)
             a_prev = a_end - rows * din
             # dW (din x dout) = A_prev^T @ delta
@@ -209,10 +235,10 @@ def _build(dt):
         sp = scheds[k]
         if not (math.isfinite(loss) and math.isfinite(norm)) or loss > diverge_factor * ref_loss[k]:
             if tid == 0:
-                results[k, 0] = DIVERGED
-                results[k, 1] = step
-                results[k, 2] = step
-                results[k, 3] = epoch
+                results[k, R_STATUS] = DIVERGED
+                results[k, R_DIVERGED_AT] = step
+                results[k, R_STEPS] = step
+                results[k, R_EPOCHS] = epoch
                 if not math.isfinite(loss):
                     results[k, R_REASON] = DIV_LOSS
                 elif not math.isfinite(norm):
@@ -235,20 +261,27 @@ def _build(dt):
         else:
             lr = schedule_lr(sp, float(step))
         # the same j per thread as clip_row (tid, tid + nt, ...): no barrier needed
-        rule_update(rules[k], theta, grad, state, scal, k, tid, n_params, nt, hypers[k], lr, step + 1)
+        rule_update(rules[k], theta, grad, opt_state, scal, k, tid, n_params, nt, hypers[k], lr, step + 1)
         if tid == 0:
             loss_sum[k] += loss * rows
             norm_sum[k] += norm
             last_lr[k] = lr
 
     @cuda.jit(**_LAUNCH)
-    def eval_kernel(ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, results, mode, epoch, step,
-                    n_train, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr,
-                    best, best_epoch, train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, info):
-        """(mean loss, metric) of every trial still training over all rows of (X, y); mode 0 sets the
+    def eval_kernel(layout, split, state, progress, curves, const, mode, epoch, step):
+        """(mean loss, metric) of every trial still training over all rows of ``split``; mode 0 sets the
         divergence reference from it, mode 1 closes the epoch (the CPU trainer's per-epoch block)."""
+        X, y_class, y_reg, ss_tot = split.X, split.y_class, split.y_reg, split.ss_tot
+        orders, theta, S = state.orders, state.theta, state.scratch
+        results, info, ref_loss, ssres = progress.results, progress.infos, progress.ref_loss, progress.ssres
+        loss_sum, norm_sum, last_lr = progress.loss_sum, progress.norm_sum, progress.last_lr
+        best, best_epoch = progress.best, progress.best_epoch
+        train_loss, val_loss, val_metric = curves.train_loss, curves.val_loss, curves.val_metric
+        grad_norm, lrs, steps_at = curves.grad_norm, curves.lr, curves.steps_at
+        chunk, n_train, n_batches = const.chunk, const.n_train, const.n_batches
+        patience, min_delta = const.patience, const.min_delta
         k = cuda.blockIdx.x
-        if k >= theta.shape[0] or results[k, 0] != OK:
+        if k >= theta.shape[0] or results[k, R_STATUS] != OK:
             return
         As = cuda.shared.array((KC, TM_PAD), dt)
         Bs = cuda.shared.array((KC, TN_PAD), dt)
@@ -256,31 +289,31 @@ def _build(dt):
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
         n = X.shape[0]
-        n_layers = ai[A_LAYERS]
-        loss_kind = ai[A_LOSS]
-        n_out = ai[A_SIZES + n_layers]
+        n_layers = layout[A_LAYERS]
+        loss_kind = layout[A_LOSS]
+        n_out = layout[A_SIZES + n_layers]
         part = 0.0
         correct = 0
         for j in range(tid, n_out, nt):
             ssres[k, j] = 0.0
         for lo in range(0, n, chunk):
             rows = min(chunk, n - lo)
-            out_off = forward(ai, X, orders, k, lo, rows, False, theta, S, As, Bs)
+            out_off = forward(layout, X, orders, k, lo, rows, False, theta, S, As, Bs)
             for i in range(tid, rows, nt):
-                part += row_loss(loss_kind, S, k, out_off, n_out, yc, yr, lo + i, i, False, 0, zero)
+                part += row_loss(loss_kind, S, k, out_off, n_out, y_class, y_reg, lo + i, i, False, 0, zero)
                 if loss_kind == CROSS_ENTROPY:
                     base = out_off + i * n_out
                     bj = 0
                     for j in range(1, n_out):
                         if S[k, base + j] > S[k, base + bj]:
                             bj = j
-                    if bj == yc[lo + i]:
+                    if bj == y_class[lo + i]:
                         correct += 1
             if loss_kind != CROSS_ENTROPY:
                 for j in range(tid, n_out, nt):  # one thread per output, rows in order: the CPU's sum
                     acc = ssres[k, j]
                     for i in range(rows):
-                        r = float(S[k, out_off + i * n_out + j]) - float(yr[lo + i, j])
+                        r = float(S[k, out_off + i * n_out + j]) - float(y_reg[lo + i, j])
                         acc += r * r
                     ssres[k, j] = acc
             cuda.syncthreads()  # S is overwritten by the next chunk
@@ -310,20 +343,20 @@ def _build(dt):
         grad_norm[k, epoch] = norm_sum[k] / n_batches
         lrs[k, epoch] = last_lr[k]
         steps_at[k, epoch] = step
-        results[k, 2] = step
-        results[k, 3] = epoch + 1
+        results[k, R_STEPS] = step
+        results[k, R_EPOCHS] = epoch + 1
         loss_sum[k] = 0.0
         norm_sum[k] = 0.0
         if not math.isfinite(vl):
-            results[k, 0] = DIVERGED
-            results[k, 1] = step
+            results[k, R_STATUS] = DIVERGED
+            results[k, R_DIVERGED_AT] = step
             results[k, R_REASON] = DIV_VAL
             info[k, I_LOSS] = vl
         elif vl < best[k] - min_delta:
             best[k] = vl
             best_epoch[k] = epoch
         elif patience > 0 and epoch - best_epoch[k] >= patience:
-            results[k, 0] = EARLY_STOPPED
+            results[k, R_STATUS] = EARLY_STOPPED
 
     return step_kernel, eval_kernel
 
@@ -369,56 +402,83 @@ def _group_size(K: int, bytes_per_trial: int) -> int:
     return max(1, min(K, int(0.8 * free) // max(1, bytes_per_trial)))
 
 
-def train_pack(family, ai, af, X, yc, yr, Xv, yvc, yvr, batch, epochs, ws_size, eval_chunk,
-               rules, hypers, scheds, clip_modes, clip_cs, seeds, params,
-               diverge_factor, patience, min_delta,
-               train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos, threads=None):
-    """Train every row of ``params`` (K x P) as its own trial on the GPU; the CPU twin's contract,
-    returning the seconds spent compiling the kernels.
+def train_pack(family, model, data, loop, trials, out, threads=None):
+    """Train every row of ``trials.params`` (K x P) as its own trial on the GPU; the CPU twin's contract
+    (the records ``pack_kernel.Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``), returning the
+    seconds spent compiling the kernels.
 
-    ``ws_size`` is unused (the GPU sizes its own scratch); ``eval_chunk`` caps the rows of one
-    evaluation pass. ``threads`` is the CUDA block size (default 256, 32 in the simulator).
+    ``loop.workspace_size`` is unused (the GPU sizes its own scratch); ``loop.eval_chunk`` caps the rows
+    of one evaluation pass. ``threads`` is the CUDA block size (default 256, 16 in the simulator).
     """
     require_device()
     if family != DENSE:
         raise ConfigError("device", f"the CUDA trainer supports {SUPPORTED}; train this model with device=\"cpu\"")
     nt = _threads(threads)
-    K, P = params.shape
-    dtype = params.dtype
+    layout = model.layout
+    rules = trials.rules
+    K, P = trials.params.shape
+    dtype = trials.params.dtype
     step_kernel, eval_kernel = kernels(dtype)
-    n = X.shape[0]
-    batch = int(batch)
+    n = data.X.shape[0]
+    batch = int(loop.batch)
+    epochs = int(loop.epochs)
     n_batches = (n + batch - 1) // batch
-    n_layers = int(ai[A_LAYERS])
-    widths = [int(w) for w in ai[A_SIZES + 1:A_SIZES + 1 + n_layers]]
+    n_layers = int(layout[A_LAYERS])
+    widths = [int(w) for w in layout[A_SIZES + 1:A_SIZES + 1 + n_layers]]
     n_out = widths[-1]
-    chunk = max(batch, min(EVAL_ROWS, int(eval_chunk)))
+    chunk = max(batch, min(EVAL_ROWS, int(loop.eval_chunk)))
     s_cols = chunk * sum(widths) + 2 * batch * max(widths)
-    state_rows = max(1, pack_buffers(rules, hypers))  # the rules' buffers (derived from the records)
+    state_rows = max(1, pack_buffers(rules, trials.hypers))  # the rules' buffers (derived from the records)
     itemsize = np.dtype(dtype).itemsize
     per_trial = itemsize * (P * (2 + state_rows) + s_cols) + 4 * n + 8 * (26 + 6 * epochs + n_out)
 
-    d_ai = cuda.to_device(np.ascontiguousarray(ai, dtype=np.int64))
-    d_X = cuda.to_device(np.ascontiguousarray(X))
-    d_yc = cuda.to_device(_nonempty(yc, np.int64))
-    d_yr = cuda.to_device(_nonempty(yr, dtype))
-    d_Xv = cuda.to_device(np.ascontiguousarray(Xv))
-    d_yvc = cuda.to_device(_nonempty(yvc, np.int64))
-    d_yvr = cuda.to_device(_nonempty(yvr, dtype))
-    d_ss_tot = cuda.to_device(_ss_tot(yvr) if yvr.size else np.zeros(1))
-    d_ss_tot_train = cuda.to_device(_ss_tot(yr) if yr.size else np.zeros(1))
+    # the data on the device, shared by every group; the training split's targets' total sum of
+    # squares (R^2 of the starting evaluation) and the validation split's
+    dev = _DeviceData(layout=cuda.to_device(np.ascontiguousarray(layout, dtype=np.int64)),
+                      train=_device_split(data.X, data.y_class, data.y_reg, dtype),
+                      val=_device_split(data.X_val, data.y_val_class, data.y_val_reg, dtype))
+    sizes = _Sizes(n=n, batch=batch, n_batches=n_batches, epochs=epochs, chunk=chunk, s_cols=s_cols, n_out=n_out,
+                   diverge_factor=float(loop.diverge_factor),
+                   patience=int(loop.patience), min_delta=float(loop.min_delta))
 
     group = _group_size(K, per_trial)
     compile_s = 0.0
     for g0 in range(0, K, group):
         sl = slice(g0, min(K, g0 + group))
-        compile_s += _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                     d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out,
-                     rules[sl], hypers[sl], scheds[sl], clip_modes[sl], clip_cs[sl], seeds[sl], params[sl],
-                     float(diverge_factor), int(patience), float(min_delta),
-                     train_loss[sl], val_loss[sl], val_metric[sl], grad_norm[sl], lrs[sl], steps_at[sl],
-                     results[sl], infos[sl])
+        compile_s += _train_group(step_kernel, eval_kernel, nt, dev, sizes, type(trials)(*(a[sl] for a in trials)),
+                                  type(out)(*(a[sl] for a in out)))
     return compile_s
+
+
+_DeviceData = namedtuple("_DeviceData", ["layout", "train", "val"])
+_Sizes = namedtuple("_Sizes", ["n", "batch", "n_batches", "epochs", "chunk", "s_cols", "n_out",
+                               "diverge_factor", "patience", "min_delta"])
+
+
+def _device_split(X, y_class, y_reg, dtype) -> DeviceSplit:
+    return DeviceSplit(cuda.to_device(np.ascontiguousarray(X)), cuda.to_device(_nonempty(y_class, np.int64)),
+                       cuda.to_device(_nonempty(y_reg, dtype)),
+                       cuda.to_device(_ss_tot(y_reg) if y_reg.size else np.zeros(1)))
+
+
+def kernel_signatures(dtype) -> dict:
+    """``{"step_kernel": sig, "eval_kernel": sig}``: the argument types of a launch for ``dtype``
+    parameters, for compiling the kernels without a GPU (``cuda.compile_ptx``). Built from the
+    same records as a launch, so they cannot drift from it."""
+    from numba import typeof
+
+    dt = np.dtype(dtype)
+    f2, i1, d1, d2 = np.zeros((1, 1), dt), np.zeros(1, np.int64), np.zeros(1), np.zeros((1, 1))
+    i2 = np.zeros((1, 1), np.int64)
+    split = DeviceSplit(f2, i1, f2, d1)
+    state = DeviceState(f2, f2, np.zeros((1, 1, 1), dt), np.zeros((1, 2, 1)), f2, np.zeros((1, 1), np.int32))
+    trials = DeviceTrials(i1, d2, d2, i1, d1)
+    progress = DeviceProgress(i2, d2, d1, d1, d1, d1, d1, i1, d2)
+    curves = DeviceCurves(d2, d2, d2, d2, d2, i2)
+    const = LoopConstants(1, 1, 1, 1, 1.0, 1, 1.0)
+    step = (i1, split, state, trials, progress, curves, const, 1, 1, 1, 1)
+    ev = (i1, split, state, progress, curves, const, 1, 1, 1)
+    return {"step_kernel": tuple(typeof(a) for a in step), "eval_kernel": tuple(typeof(a) for a in ev)}
 
 
 def _precompile(kernel, args) -> None:
@@ -434,58 +494,56 @@ def _precompile(kernel, args) -> None:
         pass
 
 
-def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yvc, d_yvr, d_ss_tot,
-                 d_ss_tot_train, n, batch, n_batches, epochs, chunk, s_cols, n_out,
-                 rules, hypers, scheds, clip_modes, clip_cs, seeds, params, diverge_factor, patience, min_delta,
-                 train_loss, val_loss, val_metric, grad_norm, lrs, steps_at, results, infos):
-    K, P = params.shape
-    dtype = params.dtype
-    theta = cuda.to_device(np.ascontiguousarray(params))
+def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out):
+    """Train one group of trials (``trials``, ``out``: their rows) on the device data ``dev``."""
+    K, P = trials.params.shape
+    dtype = trials.params.dtype
+    n, batch, n_batches, chunk = sizes.n, sizes.batch, sizes.n_batches, sizes.chunk
+    epochs = sizes.epochs
+    rules = trials.rules
+    theta = cuda.to_device(np.ascontiguousarray(trials.params))
     grad = cuda.device_array((K, P), dtype=dtype)
-    state, scal = (cuda.to_device(a) for a in pack_state(rules, hypers, P, dtype))  # optimizer state
-    S = cuda.device_array((K, s_cols), dtype=dtype)
+    opt_state, scal = (cuda.to_device(a) for a in pack_state(rules, trials.hypers, P, dtype))  # optimizer state
+    S = cuda.device_array((K, sizes.s_cols), dtype=dtype)
     orders = cuda.to_device(np.tile(np.arange(n, dtype=np.int32), (K, 1)))
-    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in seeds], dtype=np.uint64))
-    d_rules = cuda.to_device(np.ascontiguousarray(rules, dtype=np.int64))
-    d_hypers = cuda.to_device(np.ascontiguousarray(hypers, dtype=np.float64))
-    d_scheds = cuda.to_device(np.ascontiguousarray(scheds, dtype=np.float64))
-    d_modes = cuda.to_device(np.ascontiguousarray(clip_modes, dtype=np.int64))
-    d_cs = cuda.to_device(np.ascontiguousarray(clip_cs, dtype=np.float64))
+    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in trials.seeds],
+                                     dtype=np.uint64))
+    d_trials = DeviceTrials(
+        rules=cuda.to_device(np.ascontiguousarray(rules, dtype=np.int64)),
+        hypers=cuda.to_device(np.ascontiguousarray(trials.hypers, dtype=np.float64)),
+        schedules=cuda.to_device(np.ascontiguousarray(trials.schedules, dtype=np.float64)),
+        clip_modes=cuda.to_device(np.ascontiguousarray(trials.clip_modes, dtype=np.int64)),
+        clip_cs=cuda.to_device(np.ascontiguousarray(trials.clip_cs, dtype=np.float64)))
     init = np.zeros((K, N_RESULTS), dtype=np.int64)
-    init[:, 0] = OK
-    init[:, 1] = -1
+    init[:, R_STATUS] = OK
+    init[:, R_DIVERGED_AT] = -1
     init[:, R_REASON] = DIV_NONE
-    d_results = cuda.to_device(init)
-    d_infos = cuda.to_device(np.full((K, N_INFO), np.nan))
-    ref_loss = cuda.to_device(np.ones(K))
-    loss_sum = cuda.to_device(np.zeros(K))
-    norm_sum = cuda.to_device(np.zeros(K))
-    last_lr = cuda.to_device(np.zeros(K))
-    best = cuda.to_device(np.full(K, np.inf))
-    best_epoch = cuda.to_device(np.full(K, -1, dtype=np.int64))
-    ssres = cuda.device_array((K, max(n_out, 1)), dtype=np.float64)
-    outs = [cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)]
-    d_steps_at = cuda.to_device(np.zeros((K, epochs), dtype=np.int64))
+    progress = DeviceProgress(
+        results=cuda.to_device(init), infos=cuda.to_device(np.full((K, N_INFO), np.nan)),
+        ref_loss=cuda.to_device(np.ones(K)), loss_sum=cuda.to_device(np.zeros(K)),
+        norm_sum=cuda.to_device(np.zeros(K)), last_lr=cuda.to_device(np.zeros(K)),
+        best=cuda.to_device(np.full(K, np.inf)), best_epoch=cuda.to_device(np.full(K, -1, dtype=np.int64)),
+        ssres=cuda.device_array((K, max(sizes.n_out, 1)), dtype=np.float64))
+    curves = DeviceCurves(*(cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)),
+                          steps_at=cuda.to_device(np.zeros((K, epochs), dtype=np.int64)))
+    state = DeviceState(theta, grad, opt_state, scal, S, orders)
+    const = LoopConstants(batch, chunk, n, n_batches, sizes.diverge_factor, sizes.patience, sizes.min_delta)
+    d_results = progress.results
 
-    def eval_args(X, yc, yr, ss_tot, mode, epoch, step):
-        return (d_ai, X, yc, yr, ss_tot, chunk, orders, theta, S, ssres, d_results, mode, epoch, step,
-                n, n_batches, patience, min_delta, ref_loss, loss_sum, norm_sum, last_lr, best,
-                best_epoch, outs[0], outs[1], outs[2], outs[3], outs[4], d_steps_at, d_infos)
+    def eval_args(split, mode, epoch, step):
+        return (dev.layout, split, state, progress, curves, const, mode, epoch, step)
 
     def step_args(row0, rows, epoch, step):
-        return (d_ai, d_X, d_yc, d_yr, orders, row0, rows, batch, chunk, epoch, step,
-                theta, grad, state, scal, S, d_rules, d_hypers, d_scheds, d_modes, d_cs,
-                diverge_factor, ref_loss, d_results, loss_sum, norm_sum, last_lr,
-                d_infos, outs[0], outs[3], outs[4], d_steps_at)
+        return (dev.layout, dev.train, state, d_trials, progress, curves, const, row0, rows, epoch, step)
 
     t0 = time.perf_counter()
-    _precompile(eval_kernel, eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
+    _precompile(eval_kernel, eval_args(dev.train, 0, 0, 0))
     _precompile(step_kernel, step_args(0, min(n, batch), 0, 0))
-    _precompile(shuffle, (orders, states, d_results))
+    _precompile(shuffle, (orders, states, d_results))  # (d_results: progress.results)
     compile_s = time.perf_counter() - t0
 
     # "Exploding" is judged against the full training loss at the start (one forward pass).
-    eval_kernel[K, nt](*eval_args(d_X, d_yc, d_yr, d_ss_tot_train, 0, 0, 0))
+    eval_kernel[K, nt](*eval_args(dev.train, 0, 0, 0))
     shuffle_blocks = (K + 127) // 128
     step = 0
     for epoch in range(epochs):
@@ -498,16 +556,13 @@ def _train_group(step_kernel, eval_kernel, nt, d_ai, d_X, d_yc, d_yr, d_Xv, d_yv
             rows = min(n, row0 + batch) - row0
             step_kernel[K, nt](*step_args(row0, rows, epoch, step))
             step += 1
-        eval_kernel[K, nt](*eval_args(d_Xv, d_yvc, d_yvr, d_ss_tot, 1, epoch, step))
-        status = d_results.copy_to_host()[:, 0]
+        eval_kernel[K, nt](*eval_args(dev.val, 1, epoch, step))
+        status = d_results.copy_to_host()[:, R_STATUS]
         if not np.any(status == OK):
             break
-    params[:] = theta.copy_to_host()
-    results[:] = d_results.copy_to_host()
-    for host, dev in zip((train_loss, val_loss, val_metric, grad_norm, lrs), outs):
-        host[:] = dev.copy_to_host()
-    steps_at[:] = d_steps_at.copy_to_host()
-    infos[:] = d_infos.copy_to_host()
+    trials.params[:] = theta.copy_to_host()
+    for host, device in zip(out, (*curves, progress.results, progress.infos)):
+        host[:] = device.copy_to_host()
     return compile_s
 
 

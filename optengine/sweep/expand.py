@@ -17,8 +17,9 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from ..optimizers import RULE_HYPER, check_representable, validate_hyper
-from ..schedules import COMMON_PARAMS, KIND_PARAMS, Schedule
+from ..optimizers import RULE_HYPER
+from ..settings import TrialSettings, canonical_hyper
+from ..schedules import COMMON_PARAMS, KIND_PARAMS
 from .problems import Problems
 from .spec import Spec
 from .trial import Trial
@@ -30,30 +31,33 @@ def expand(spec: Spec) -> list[Trial]:
     trials: dict[str, Trial] = {}
     configs = _random_configs(spec) if spec.search else _grid_configs(spec)
     for pack, rule, hyper, kind, sched, clip in configs:
-        settings = _settings(rule, hyper, kind, sched, clip, pack["dtype"], p)
-        if settings is None:
+        validated = _settings(rule, hyper, kind, sched, clip, pack["dtype"], p)
+        if validated is None:
             continue
+        parsed, settings = validated
         for seed in spec.seeds:
             t = Trial.make(pack["model"], pack["dataset"], pack["batch_size"], pack["epochs"], pack["dtype"],
                            spec.train["early_stopping"], spec.train["diverge_factor"], spec.train["device"],
-                           {**settings, "seed": seed})
+                           {**settings, "seed": seed}, parsed=parsed.replace(seed=seed))
             trials.setdefault(t.trial_id, t)
     p.raise_if_any(spec.source)
     return list(trials.values())
 
 
 def _settings(rule, hyper, kind, sched, clip, dtype, p: Problems):
+    """The trial's settings validated once (``TrialSettings``, what the worker's trainer takes as it is)
+    and their canonical form (what the trial_id hashes), or None after recording the problem."""
     try:
-        full = validate_hyper(rule, hyper, prefix="optimizer")
-        check_representable(full, dtype, "optimizer")
-        s = Schedule(kind, full["lr"], prefix="schedule", **sched)
+        parsed = TrialSettings.parse({"optimizer": rule, **hyper, "schedule": {"name": kind, **sched}, "clip": clip},
+                                     None, dtype)
     except ConfigError as exc:
         p.add_error(exc)
         return None
-    settings = s.settings()
+    settings = parsed.schedule.settings()
     if kind == "constant" and not settings["warmup_steps"]:
         settings.pop("unit")  # steps or epochs: the same constant lr, so the same trial
-    return {"optimizer": rule, **full, "schedule": {"name": kind, **settings}, "clip": clip}
+    return parsed, {"optimizer": rule, **canonical_hyper(rule, parsed.hypers), "schedule": {"name": kind, **settings},
+                    "clip": clip}
 
 
 def _packs(spec: Spec):

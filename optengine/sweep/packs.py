@@ -34,7 +34,7 @@ class Pack:
                 "model": json.loads(t.model), "dataset": json.loads(t.dataset), "batch_size": t.batch_size,
                 "epochs": t.epochs, "dtype": t.dtype, "early_stopping": json.loads(t.early_stopping),
                 "diverge_factor": t.diverge_factor, "device": t.device,
-                "trials": [x.trial_dict() for x in self.trials]}
+                "trials": [x.for_trainer() for x in self.trials]}
 
 
 def default_pack_size(n_trials: int, jobs: int) -> int:

@@ -34,7 +34,7 @@ from ..errors import ConfigError, check_choice, check_number, closest
 from ..models import MODELS, model as make_model
 from ..optimizers import HYPER, RULE_HYPER, RULES, check_hyper_value
 from ..schedules import COMMON_PARAMS, KIND_PARAMS, KINDS, check_setting
-from ..train import DTYPES, _early_stopping
+from ..settings import DTYPES, parse_early_stopping as _early_stopping
 from .problems import Problems, SpecError
 from .trial import canonical
 

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from ..train import trial_id as hash_config
-
-
-def canonical(obj) -> str:
-    """Canonical JSON (sorted keys, no spaces): equal configurations give equal text."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+from ..settings import canonical, hash_id as hash_config
 
 
 @dataclass(frozen=True)
@@ -28,21 +23,24 @@ class Trial:
     diverge_factor: float
     device: str
     settings: str
+    # the settings validated once by ``expand`` (settings.TrialSettings): the worker trains them as they are
+    parsed: object = field(default=None, compare=False, repr=False)
 
     @classmethod
     def make(cls, model: dict, dataset: dict | None, batch_size, epochs: int, dtype: str, early_stopping,
-             diverge_factor: float, device: str, settings: dict) -> "Trial":
+             diverge_factor: float, device: str, settings: dict, parsed=None) -> "Trial":
         fields = dict(model=canonical(model), dataset=canonical(dataset), batch_size=batch_size, epochs=epochs,
                       dtype=dtype, early_stopping=canonical(early_stopping), diverge_factor=float(diverge_factor),
                       device=device, settings=canonical(settings))
-        return cls(trial_id=hash_config(fields), **fields)
+        tid = hash_config(fields)
+        return cls(trial_id=tid, **fields, parsed=None if parsed is None else replace(parsed, trial_id=tid))
 
     @property
     def config_id(self) -> str:
         """The id of the trial's configuration, seed left out: the seeds of one configuration share it."""
         settings = {k: v for k, v in json.loads(self.settings).items() if k != "seed"}
         return hash_config({**{f: getattr(self, f) for f in self.__dataclass_fields__
-                               if f not in ("trial_id", "settings")}, "settings": canonical(settings)})
+                               if f not in ("trial_id", "settings", "parsed")}, "settings": canonical(settings)})
 
     @property
     def pack_key(self) -> tuple:
@@ -52,6 +50,11 @@ class Trial:
     def trial_dict(self) -> dict:
         """The settings in ``train_pack``'s trial form, with this trial's id."""
         return {**json.loads(self.settings), "trial_id": self.trial_id}
+
+    def for_trainer(self):
+        """What the worker passes to ``train_pack``: the validated settings (with this trial's id) when
+        ``expand`` made the trial, its settings dict otherwise."""
+        return self.parsed if self.parsed is not None else self.trial_dict()
 
     def config(self) -> dict:
         """Everything that defines the trial, as plain values."""

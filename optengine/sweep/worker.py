@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..clipping import clip_label, parse_clip
-from ..schedules import Schedule
+from ..schema import CURVE_COLUMNS
+from ..settings import TrialSettings
 from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
 from . import environment
 from .worker_pool import exit_with_parent
@@ -138,38 +138,42 @@ def _inject_faults(spec, trials) -> None:
     if not spec:
         return
     action, _, value = spec.partition(":")
-    if any(abs(t.get("lr", 0) - float(value)) < 1e-15 for t in trials):
+    if any(abs(_lr(t) - float(value)) < 1e-15 for t in trials):
         if action == "kill":
             os._exit(77)
         if action == "raise":
             raise RuntimeError(f"injected failure for lr={value} ({FAULT_ENV})")
 
 
+def _lr(trial) -> float:
+    return trial.lr if isinstance(trial, TrialSettings) else trial.get("lr", 0)
+
+
 def _failed(payload, trial) -> pd.DataFrame:
     """The runs row of a trial that raised: its settings, status "failed", the error, no metrics (NaN,
     the test columns included), no time."""
     error = traceback.format_exc(limit=-3).strip()[-2000:]
-    hyper = {k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}
-    spec = trial.get("schedule") or {"name": "constant"}
-    name = spec if isinstance(spec, str) else spec.get("name", "constant") if isinstance(spec, dict) else ""
-    try:
-        sched = {"name": spec} if isinstance(spec, str) else dict(spec)
-        label = Schedule(sched.pop("name", "constant"), trial["lr"], **sched).label()
-    except Exception:
-        label = json.dumps(trial.get("schedule"))
-    try:
-        clip = clip_label(*parse_clip(trial.get("clip")))
-    except Exception:
-        clip = json.dumps(trial.get("clip"))
+    try:  # a sweep's trials come validated (TrialSettings); a dict is parsed as the trainer would
+        t = trial if isinstance(trial, TrialSettings) else TrialSettings.parse(trial, None, payload["dtype"])
+    except Exception:  # a trial the trainer refused: its settings as given
+        t = None
+    if t is not None:
+        settings, tid = t.row(hyper_columns=HYPER_COLUMNS), t.trial_id
+    else:
+        spec = trial.get("schedule")
+        name = spec if isinstance(spec, str) else (spec or {}).get("name", "constant") if isinstance(spec, dict) \
+            else "constant"
+        settings = {"optimizer": trial["optimizer"], "seed": trial.get("seed", 0), "schedule": str(name),
+                    "schedule_settings": json.dumps(spec), "clipping": json.dumps(trial.get("clip")),
+                    **{k: v for k, v in trial.items() if k in HYPER_COLUMNS or k == "lr"}}
+        tid = trial["trial_id"]
     batch = payload["batch_size"]
     row = {c: np.nan for c in RUN_COLUMNS}
     row.update({
-        "trial_id": trial["trial_id"], "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
+        "trial_id": tid, "sweep": payload["sweep"], "model": payload["model"].get("name", ""),
         "dataset": (payload["dataset"] or {"name": "surface_noise"}).get("name", ""),
-        "optimizer": trial["optimizer"], "batch_size": batch if isinstance(batch, int) else -1,
-        "epochs": payload["epochs"], "seed": trial.get("seed", 0), "schedule": str(name),
-        "schedule_settings": label, "clipping": clip,
-        **hyper, "dtype": payload["dtype"], "status": "failed", "error": error,
+        "batch_size": batch if isinstance(batch, int) else -1, "epochs": payload["epochs"],
+        **settings, "dtype": payload["dtype"], "status": "failed", "error": error,
         "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
         "compile_s": 0.0,
     })
@@ -177,7 +181,5 @@ def _failed(payload, trial) -> pd.DataFrame:
 
 
 def _no_curves() -> pd.DataFrame:
-    from ..train import CURVE_COLUMNS
-
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("epoch", "step") else
                                       ("object" if c == "trial_id" else "float64")) for c in CURVE_COLUMNS})

@@ -86,7 +86,7 @@ def _setup(cc=(9, 0)):
 
 def _jobs(dtype: str) -> dict:
     from optengine.cuda import clipping, optimizers, rng, schedules
-    from optengine.cuda.pack_kernel import kernels
+    from optengine.cuda.pack_kernel import kernel_signatures, kernels
 
     f1, f2, f3 = f"{dtype}[::1]", f"{dtype}[:, ::1]", f"{dtype}[:, :, ::1]"
     i1, d1, d2, d3 = "int64[::1]", "float64[::1]", "float64[:, ::1]", "float64[:, :, ::1]"
@@ -96,12 +96,9 @@ def _jobs(dtype: str) -> dict:
         "clip": (clipping.clip, f"void({f2}, {i1}, {d1}, {d1})"),
         "schedule_values": (schedules.schedule_values, f"void({d2}, {d1}, {d2})"),
         "shuffle": (rng.shuffle, "void(int32[:, ::1], uint64[::1], int64[:, ::1])"),
-        "step_kernel": (step, f"void({i1}, {f2}, {i1}, {f2}, int32[:, ::1], int64, int64, int64, int64, int64, "
-                              f"int64, {f2}, {f2}, {f3}, {d3}, {f2}, {i1}, {d2}, {d2}, {i1}, {d1}, float64, {d1}, "
-                              f"int64[:, ::1], {d1}, {d1}, {d1}, {d2}, {d2}, {d2}, {d2}, int64[:, ::1])"),
-        "eval_kernel": (ev, f"void({i1}, {f2}, {i1}, {f2}, {d1}, int64, int32[:, ::1], {f2}, {f2}, {d2}, "
-                            f"int64[:, ::1], int64, int64, int64, int64, int64, int64, float64, {d1}, {d1}, {d1}, "
-                            f"{d1}, {d1}, {i1}, {d2}, {d2}, {d2}, {d2}, {d2}, int64[:, ::1], {d2})"),
+        # the pack kernels take named records: their argument types come from the records themselves
+        "step_kernel": (step, kernel_signatures(dtype)["step_kernel"]),
+        "eval_kernel": (ev, kernel_signatures(dtype)["eval_kernel"]),
     }, f1
 
 
