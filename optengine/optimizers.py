@@ -20,6 +20,7 @@ from numba import njit
 
 from . import rules as _rules
 from .errors import ConfigError, check_choice, check_flat_array, check_keys, check_number
+from .settings import added_later, canonical_hyper  # noqa: F401  (canonical_hyper: part of this module's API)
 from .jit import kernel
 from .rules import dispatch as _dispatch
 
@@ -35,7 +36,7 @@ HYPER_INDEX = {name: i for i, name in enumerate(HYPER)}
 RULE_HYPER = {r.name: r.defaults() for r in RECORDS}
 # Hyperparameters added to a rule after results were first written: left out of a trial's
 # canonical form when at their default, so such a trial keeps its trial_id.
-ADDED_HYPER = {r.name: {h.name: h.default for h in r.hyper if h.added} for r in RECORDS}
+ADDED_HYPER = {r.name: added_later(r.name) for r in RECORDS}  # kept out of trial ids at their defaults
 # State buffers (same shape as the parameters) each rule keeps at most; per trial: ``n_buffers``.
 N_BUFFERS = {r.name: r.max_buffers for r in RECORDS}
 MAX_BUFFERS = _rules.MAX_BUFFERS
@@ -74,14 +75,6 @@ def check_hyper_value(key: str, value, field: str) -> float:
         raise ConfigError(field, f"must be true or false, got {value!r}")
     lo, hi, lo_open, hi_open = _RANGES[key]
     return check_number(field, value, low=lo, high=hi, low_open=lo_open, high_open=hi_open)
-
-
-def canonical_hyper(name: str, hyper: dict) -> dict:
-    """``hyper`` (validated) without the hyperparameters added later (``ADDED_HYPER``) that are
-    at their default: the form a trial's identity is computed from, equal to the form before
-    they existed."""
-    added = ADDED_HYPER[name]
-    return {k: v for k, v in hyper.items() if not (k in added and v == added[k])}
 
 
 def check_representable(hyper: dict, dtype, prefix: str = "optimizer") -> None:

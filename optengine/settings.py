@@ -6,9 +6,8 @@ nothing downstream re-parses it. ``canonical_hyper`` is the one rule that keeps 
 when rules gain hyperparameters:
 
 * A hyperparameter that a rule gained after results had been written with it (PyTorch's
-  ``dampening`` for momentum, ``amsgrad`` for Adam, ...) is marked **added later**: its record
-  (``optimizers.RULE_RECORDS[rule].hypers``, each with ``name``, ``default`` and ``since``) has a
-  ``since`` that is not None (the optengine version or results format that added it).
+  ``dampening`` for momentum, ``amsgrad`` for Adam, ...) is marked **added later** in the rule's
+  record: ``Hyper(..., added=True)`` in ``optengine/rules/<rule>.py``.
 * The canonical form of a trial leaves out every added-later hyperparameter that is at its
   default. So a configuration that existed before the hyperparameter did keeps its trial_id (old
   folders resume), and a configuration that uses the new setting gets a new id.
@@ -55,28 +54,12 @@ def parse_early_stopping(spec) -> tuple[int, float]:
 # -- hyperparameters added to a rule later -------------------------------------------------------
 
 def added_later(rule: str) -> dict:
-    """``{hyperparameter: default}`` of the hyperparameters ``rule`` gained later (``since`` set on
-    their record); empty while no record carries ``since``."""
-    from . import optimizers
+    """``{hyperparameter: default}`` of the hyperparameters ``rule`` gained after results were first
+    written (``Hyper.added`` in its record, ``optengine/rules``; the records import no numba)."""
+    from .rules import BY_NAME
 
-    out = dict(getattr(optimizers, "ADDED_LATER", {}).get(rule, {}))
-    record = (getattr(optimizers, "RULE_RECORDS", None) or {}).get(rule)
-    hypers = getattr(record, "hypers", ()) if record is not None else ()
-    if isinstance(hypers, dict):
-        hypers = [h if hasattr(h, "name") else _Named(k, h) for k, h in hypers.items()]
-    for h in hypers:
-        if getattr(h, "since", None) is not None:
-            out[h.name] = getattr(h, "default", None)
-    return out
-
-
-@dataclass(frozen=True)
-class _Named:
-    name: str
-    record: object
-
-    def __getattr__(self, key):
-        return getattr(self.record, key)
+    record = BY_NAME.get(rule)
+    return {h.name: h.default for h in record.hyper if h.added} if record is not None else {}
 
 
 def canonical_hyper(rule: str, hyper: dict) -> dict:

@@ -27,7 +27,7 @@ def test_trial_settings_are_frozen_and_parsed_once():
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.seed = 3
     assert TrialSettings.parse(t, "trials[0]", "float32") is t
-    assert t.hypers == {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "l2": 0.0}
+    assert t.hypers == {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "l2": 0.0, "amsgrad": 0.0}
     assert t.clipping == "norm=1.0" and t.lr == 0.01
     assert TrialSettings.parse(t.as_dict(), None, "float32").config() == t.config()
 

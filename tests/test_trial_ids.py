@@ -74,31 +74,19 @@ def test_train_pack_trial_ids_are_pinned():
     assert list(runs["trial_id"]) == ["c4f8a6d190bdbf6b", "fa046d7a8260c358", "3be8824c499431f5"]
 
 
-class _Hyper:
-    def __init__(self, name, default, since=None):
-        self.name, self.default, self.since = name, default, since
-
-
-class _Record:
-    def __init__(self, hypers):
-        self.hypers = hypers
-
-
 def test_a_hyperparameter_added_later_keeps_the_old_trial_ids(monkeypatch):
-    """A rule that gains a hyperparameter marked ``since`` keeps its trial_ids while it is at its
-    default; a trial that sets it gets a new id."""
-    from optengine import optimizers
+    """momentum gained ``dampening`` (marked ``added`` in its record) after fixture_v2 was written: its
+    trials keep their pinned ids while dampening is at its default; without the mark they would not."""
+    from optengine import settings
     from optengine.settings import canonical_hyper
 
-    monkeypatch.setitem(optimizers.RULE_HYPER, "momentum", {**optimizers.RULE_HYPER["momentum"], "dampening": 0.0})
     n, pinned = PINNED["tests/fixtures/fixture_v2.toml"]
-    # without the mark, the new default enters the canonical form: the ids change
-    assert expand(load_spec(FIXTURES / "fixture_v2.toml"))[0].trial_id != pinned[0][0]
-    records = {"momentum": _Record([_Hyper("lr", None), _Hyper("momentum", 0.9), _Hyper("dampening", 0.0, since=3)])}
-    monkeypatch.setattr(optimizers, "RULE_RECORDS", records, raising=False)
     trials = expand(load_spec(FIXTURES / "fixture_v2.toml"))
     for i, (tid, cid) in pinned.items():
         assert (trials[i].trial_id, trials[i].config_id) == (tid, cid)
     assert canonical_hyper("momentum", {"lr": 0.1, "dampening": 0.0}) == {"lr": 0.1}
     assert canonical_hyper("momentum", {"lr": 0.1, "dampening": 0.5}) == {"lr": 0.1, "dampening": 0.5}
     assert canonical_hyper("adam", {"lr": 0.1, "dampening": 0.0}) == {"lr": 0.1, "dampening": 0.0}
+    monkeypatch.setattr(settings, "added_later", lambda rule: {})  # the mark removed: the ids change
+    changed = expand(load_spec(FIXTURES / "fixture_v2.toml"))
+    assert any(changed[i].trial_id != trials[i].trial_id for i in range(len(trials)))
