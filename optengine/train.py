@@ -28,7 +28,7 @@ from .models import MODELS, Model, check_dataset, model as make_model, settings_
 from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
-from .optimizers import HYPER, RULES, hyper_vector
+from .optimizers import HYPER, RULES, hyper_vector, n_buffers
 from .settings import PackSettings, TrialSettings, hash_id
 
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
@@ -135,14 +135,14 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
             raise ConfigError("dataset", f"{mdl.name} is a test surface: leave dataset out, or give "
                                          "{name = \"surface_noise\", n_samples, seed}")
         X, Xv, ds_label = surface_data(dataset)
-        X, yc, yr = mdl.prepare(X, None, dtype, "dataset")
-        Xv, yvc, yvr = mdl.prepare(Xv, None, dtype, "dataset")
+        X, y_class, y_reg = mdl.prepare(X, None, dtype, "dataset")
+        Xv, y_val_class, y_val_reg = mdl.prepare(Xv, None, dtype, "dataset")
         ds_key = ds_label
     else:
         if ds is None:
             raise ConfigError("dataset", f"{mdl.name} needs a dataset, e.g. dataset=\"mnist1d\"")
-        X, yc, yr = mdl.prepare(ds.X_train, ds.y_train, dtype, "dataset.X_train")
-        Xv, yvc, yvr = mdl.prepare(ds.X_val, ds.y_val, dtype, "dataset.X_val")
+        X, y_class, y_reg = mdl.prepare(ds.X_train, ds.y_train, dtype, "dataset.X_train")
+        Xv, y_val_class, y_val_reg = mdl.prepare(ds.X_val, ds.y_val, dtype, "dataset.X_val")
         ds_label = ds.name
         splits = (ds.X_train, ds.y_train, ds.X_val, ds.y_val)
         if getattr(ds, "X_test", None) is not None:
@@ -163,13 +163,14 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     np_dtype = np.dtype(dtype)
     live = K if device == "cuda" else min(K, threads or _default_threads())
     memory.require("trials", f"the pack's arrays ({K} trials x {mdl.n_params} parameters, {dtype})",
-                   pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live))
+                   pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live,
+                              max(n_buffers(s.optimizer, s.hypers) for s in settings)))
     schedules = [s.schedule.with_total((epochs if s.schedule.unit == "epoch" else epochs * n_batches)
                                        - s.schedule.warmup_steps) for s in settings]
     params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
     trials_rec = trials_record(settings, schedules, params)
     model_rec = pack_kernel.Model(mdl.ai, mdl.af)
-    data = pack_kernel.Data(X, yc, yr, Xv, yvc, yvr)
+    data = pack_kernel.Data(X, y_class, y_reg, Xv, y_val_class, y_val_reg)
     loop = pack.loop(batch, ws_size, EVAL_CHUNK)
     out = outputs_record(K, epochs)
 
@@ -230,12 +231,12 @@ def _default_threads() -> int:
     return numba.get_num_threads()
 
 
-def pack_bytes(K: int, n_params: int, ws_size: int, epochs: int, itemsize: int, live: int) -> int:
+def pack_bytes(K: int, n_params: int, ws_size: int, epochs: int, itemsize: int, live: int, buffers: int) -> int:
     """Memory a pack allocates beside its data: every trial's parameters, the per-epoch outputs, and for
-    each trial in training at once (``live``) its copy of the parameters, gradient, two optimizer
-    buffers and workspace."""
+    each trial in training at once (``live``) its copy of the parameters, gradient, ``buffers`` optimizer
+    buffers (the most any of its rules keeps) and workspace."""
     per_trial_out = 8 * (6 * epochs + pack_kernel.N_RESULTS + pack_kernel.N_INFO + 2)
-    return int(K * n_params * itemsize + K * per_trial_out + live * (4 * n_params + ws_size) * itemsize)
+    return int(K * n_params * itemsize + K * per_trial_out + live * ((2 + buffers) * n_params + ws_size) * itemsize)
 
 
 CUDA_SUPPORTED = "linear_regression, softmax_regression and mlp (the dense family)"

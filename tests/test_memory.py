@@ -161,7 +161,7 @@ def test_pack_estimate_counts_parameters_optimizer_state_workspace_and_data(monk
     parts = pf.pack_bytes(mdl, n_rows=100, data_bytes=4000, batch=10, dtype="float32", trials=8, threads=2)
     assert parts["parameters"] == 8 * 8003 * (8 + 4)
     ws = max(mdl.workspace_size(10), mdl.workspace_size(100))
-    assert parts["per_trial"] == 2 * (3 * 8003 * 4 + ws * 4 + 100 * 8)
+    assert parts["per_trial"] == 2 * ((1 + 3) * 8003 * 4 + ws * 4 + 100 * 8)  # gradient + 3 buffers (AMSGrad)
     assert parts["data"] == 4000 + 2000
     need = sum(pf.pack_bytes(mdl, 100, 4000, 10, "float32", 16, pf.cores()).values())
     one = sum(pf.pack_bytes(mdl, 100, 4000, 10, "float32", 1, 1).values())

@@ -20,13 +20,14 @@ import numpy as np
 from .. import memory
 from ..errors import ConfigError, check_choice, check_number
 from ..models.base import EVAL_CHUNK
+from ..rules import MAX_BUFFERS
 from ..train import check_device, resolve_dataset, resolve_model, surface_data
 from .environment import cores
 from .packs import MAX_PACK
 from .problems import Problems
 from .spec import Spec, model_error
 
-OPTIMIZER_BUFFERS = 2  # the most any rule keeps (Adam's first and second moments)
+OPTIMIZER_BUFFERS = MAX_BUFFERS  # the most any rule keeps (from the records: Adam with AMSGrad keeps 3)
 
 
 def preflight(spec: Spec, trials, pack_size: int | None = None) -> int:
