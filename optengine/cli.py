@@ -341,11 +341,12 @@ def _save_train_folder(folder: Path, command: dict, runs, curves, a) -> None:
 
     from .results import FORMAT, atomic_write_bytes, next_part_number, remove_leftovers, write_pack
     from .sweep import manifest
-    from .sweep.runner import _locked, _save_environment
+    from .sweep.ownership import locked
+    from .sweep.runner import _save_environment
     from .train import trial_id
 
     folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder):
+    with locked(folder):
         _check_train_folder(folder, command)  # again, under the lock
         info = {"format": FORMAT, "name": folder.name, "trials": len(runs), "spec": command,
                 "trial_ids": list(runs["trial_id"])}

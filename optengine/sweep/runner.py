@@ -90,7 +90,7 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
 
     with os_errors(folder, "create"):
         folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder):
+    with ownership.locked(folder):
         if fresh:
             ownership.clear(folder, spec.raw)
         _save_spec(folder, spec, trials)
@@ -176,10 +176,6 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif json.dumps(va, sort_keys=True, default=str) != json.dumps(vb, sort_keys=True, default=str):
             out.append(path)
     return out
-
-
-def _locked(folder: Path):
-    return ownership.locked(folder)
 
 
 def _existing(folder: Path, repair: bool):
