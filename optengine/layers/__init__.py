@@ -1,0 +1,1 @@
+"""Composable layers: ``oe.model("sequential", layers=[...])`` and the layer engine behind the models."""
