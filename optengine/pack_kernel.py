@@ -71,6 +71,12 @@ N_INFO = 3
 
 
 @kernel
+def step_key(seed, step):
+    """The random key of a trial's step (dropout masks): a function of its seed and step only."""
+    return seed * 2654435761 + step
+
+
+@kernel
 def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, seed, theta, out, k):
     """Train trial ``k`` in place (``theta``: its own copy of its parameters; ``hyper``, ``sched``: of
     its settings); fill its rows of ``out`` (see the module's docstring)."""
@@ -118,7 +124,8 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
         for b in range(n_batches):
             lo = b * batch
             hi = min(n, lo + batch)
-            loss = family_loss_grad(family, layout, settings, theta, X, y_class, y_reg, order[lo:hi], grad, ws)
+            loss = family_loss_grad(family, layout, settings, theta, X, y_class, y_reg, order[lo:hi], grad, ws,
+                                    step_key(seed, step))
             norm = clip(grad, clip_mode, clip_c)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
                 result[R_STATUS] = DIVERGED

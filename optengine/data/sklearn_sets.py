@@ -34,6 +34,8 @@ def load_sklearn(name: str, *, test_fraction=0.2, val_fraction=0.2, split_seed=0
                                 split_seed=split_seed, stratify=task == "classification")
     names = getattr(bunch, "feature_names", None)
     info = {"source": f"sklearn.datasets.{loader}", "split": split_info}
+    if name == "digits":
+        info["input_shape"] = [1, 8, 8]  # 8x8 grey images, one channel (for conv2d layers)
     if task == "classification" and getattr(bunch, "target_names", None) is not None:
         info["classes"] = [str(c) for c in bunch.target_names]
     ds = make_dataset(name, task, *parts, feature_names=names, info=info,

@@ -34,6 +34,11 @@ def settings_from_dataset(name: str, settings: dict, ds) -> dict:
         settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
         if settings.get("sizes") is None and isinstance(settings.get("hidden"), (list, tuple)):
             settings["sizes"] = [ds.n_features, *settings.pop("hidden"), ds.n_outputs]
+    if name == "sequential":
+        settings.setdefault("loss", "cross_entropy" if ds.task == "classification" else "mse")
+        settings.setdefault("n_outputs", ds.n_outputs)
+        if settings.get("input_shape") is None:
+            settings["input_shape"] = dataset_input_shape(ds)
     if name in ("cnn1d", "rnn", "gru"):
         # A row of the dataset is one sequence: in_channels x input_length (CNN, channel-major) or
         # seq_len steps x input_size (recurrent, time-major). MNIST-1D: 40 steps of 1 value.
@@ -50,6 +55,18 @@ def settings_from_dataset(name: str, settings: dict, ds) -> dict:
                 if name != "cnn1d":
                     settings.setdefault(per, width)
     return settings
+
+
+def dataset_input_shape(ds):
+    """One sample's shape as the dataset gives it: a sparse bag of words, an image or sequence shape
+    (``info["input_shape"]``, e.g. digits' [1, 8, 8]), or its feature count."""
+    from ..data.text import is_sparse
+    from ..layers.base import BAG, Shape
+
+    if is_sparse(ds.X_train):
+        return Shape(BAG, (ds.n_features,))
+    shape = ds.info.get("input_shape")
+    return list(shape) if shape else [ds.n_features]
 
 
 def check_dataset(model: Model, ds) -> None:

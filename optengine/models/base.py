@@ -120,14 +120,15 @@ class Model:
                                         f"for this {self.name}, got {getattr(params, 'shape', type(params))}")
         return np.ascontiguousarray(params)
 
-    def loss_and_grad(self, params, X=None, y=None):
-        """Mean loss over (X, y) and its gradient (a new array of params' dtype)."""
+    def loss_and_grad(self, params, X=None, y=None, key: int = 0):
+        """Mean loss over (X, y) and its gradient (a new array of params' dtype); ``key`` is the
+        random key of the step (dropout draws its masks from it; models without dropout ignore it)."""
         params = self._check_params(params)
         X, yc, yr = self.prepare(X, y, params.dtype)
         grad = np.zeros_like(params)
         idx = np.arange(X.shape[0])
         ws = np.empty(self.workspace_size(X.shape[0]), dtype=params.dtype)
-        loss = kernels.LOSS_GRAD[self.family](self.ai, self.af, params, X, yc, yr, idx, grad, ws)
+        loss = kernels.LOSS_GRAD[self.family](self.ai, self.af, params, X, yc, yr, idx, grad, ws, int(key))
         return float(loss), grad
 
     def evaluate(self, params, X=None, y=None):

@@ -1,10 +1,11 @@
-"""The sequence models' Model classes and builders: ``cnn1d``, ``rnn``, ``gru``.
+"""The ready-made sequence models ``cnn1d``, ``rnn`` and ``gru``: builders that check their settings
+and return the equivalent layer list as a ``LayersModel`` (``layers/``), under their own name and
+settings (so their trial ids do not change).
 
-Kernels and conventions: ``models/conv.py`` (1-D CNN) and ``models/recurrent.py``
-(Elman RNN, GRU, BPTT). Both follow PyTorch, parameter for parameter, and store every
-tensor row-major in PyTorch's shape (``param_shapes()`` lists them in flat order).
-Inputs are rows of X (channel-major for the CNN, time-major for the recurrent nets);
-3-D arrays (samples, channels, length) / (samples, steps, inputs) are accepted too.
+Both follow PyTorch, parameter for parameter, and store every tensor row-major in PyTorch's shape
+(``param_shapes()`` lists them in flat order). Inputs are rows of X (channel-major for the CNN,
+time-major for the recurrent nets); 3-D arrays (samples, channels, length) / (samples, steps,
+inputs) are accepted too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
-from . import conv, kernels, recurrent
-from .base import Model
-from .heads import LOSSES
+from ..layers.base import CHANNELS, SEQUENCE, Shape
+from ..layers.loss import LOSSES
+from ..layers.model import LayersModel
+
+HEADS = ("last", "all")
+
+
+def out_length(length: int, kernel_size: int, stride: int, padding: int) -> int:
+    """Conv1d output length floor((L + 2P - K) / S) + 1 (< 1: the layer does not fit)."""
+    return (length + 2 * padding - kernel_size) // stride + 1
 
 PRESETS = {
     # MNIST-1D reference models (github.com/greydanus/mnist1d, models.py: ConvBase, GRUBase)
@@ -25,149 +33,19 @@ PRESETS = {
 }
 
 
-class SequenceModel(Model):
-    """Shared plumbing: PyTorch-default init, 2-D/3-D inputs, forward and predict."""
-
-    seq_shape: tuple  # the 3-D layout of one row: (channels, length) or (steps, inputs)
-    seq_axes: tuple   # names of those two axes
-
-    def __init__(self, name, spec, ai, loss):
-        self.loss = loss
-        self.task = "classification" if loss == "cross_entropy" else "regression"
-        self.metric = "accuracy" if loss == "cross_entropy" else "r2"
-        shapes = self._shapes(ai)
-        n = int(sum(int(np.prod(s)) for _, s in shapes))
-        n_out = int(shapes[-1][1][0])
-        super().__init__(name, spec, ai, np.zeros(1), n, int(np.prod(self.seq_shape)), n_out)
-
-    def param_shapes(self):
-        """[(PyTorch parameter name, shape), ...] in flat order."""
-        return self._shapes(self.ai)
-
-    def unpack(self, params) -> dict:
-        """The flat vector as named arrays (views) in PyTorch's shapes."""
-        params = self._check_params(params)
-        out, p = {}, 0
-        for name, shape in self.param_shapes():
-            size = int(np.prod(shape))
-            out[name] = params[p:p + size].reshape(shape)
-            p += size
-        return out
-
-    def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
-        """PyTorch's default init: every tensor ~ U(+-1/sqrt(fan_in)) (Conv1d and Linear: fan_in =
-        inputs per output; RNN/GRU: 1/sqrt(hidden_size)); drawn in float64 from ``seed``, then cast."""
-        seed, dtype = self.check_init_args(seed, dtype)
-        rng = np.random.default_rng([seed, 1])
-        parts = [rng.uniform(-b, b, size) for b, size in self._bounds()]
-        return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
-
-    def features(self, X, dtype, field: str = "X") -> np.ndarray:
-        try:
-            A = np.asarray(X, dtype=dtype)
-        except (TypeError, ValueError):
-            raise ConfigError(field, f"must be a numeric 2-D or 3-D array, got {type(X).__name__}") from None
-        a, b = self.seq_shape
-        if A.ndim == 3:
-            if A.shape[1:] != (a, b):
-                raise ConfigError(field, f"a 3-D input must have shape (samples, {a}, {b}) = (samples, "
-                                         f"{self.seq_axes[0]}, {self.seq_axes[1]}) for this {self.name}, "
-                                         f"got {A.shape}{self._hint(A.shape[1] * A.shape[2], A.shape[1:])}")
-            A = A.reshape(A.shape[0], a * b)
-        elif A.ndim != 2:
-            raise ConfigError(field, f"wrong input rank: {self.name} takes a 2-D array (samples x {a * b}) "
-                                     f"or a 3-D array (samples, {a}, {b}), got {A.ndim}-D shape {A.shape}")
-        elif A.shape[1] != a * b:
-            raise ConfigError(field, f"must have {a * b} columns for this {self.name} ({self.seq_axes[0]}={a} x "
-                                     f"{self.seq_axes[1]}={b}), got shape {A.shape}{self._hint(A.shape[1], None)}")
-        return np.ascontiguousarray(A)
-
-    def _hint(self, n_values, shape3):
-        return ""
-
-    def forward(self, params, X) -> np.ndarray:
-        """Raw outputs (logits or predicted values), one row per sample."""
-        params = self._check_params(params)
-        X = self.features(X, params.dtype)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=params.dtype)
-        ws = np.empty(self.workspace_size(1), dtype=params.dtype)
-        self._forward_kernel(self.ai, params, X, ws, out)
-        return out
+def _cnn_layers(channels, kernels, strides, paddings):
+    """The ``cnn1d`` preset as layers: Conv1d + ReLU per entry, flatten, Linear (PyTorch's layout)."""
+    layers = []
+    for c, k, st, p in zip(channels, kernels, strides, paddings):
+        layers += [{"type": "conv1d", "channels": c, "kernel": k, "stride": st, "padding": p}, {"type": "relu"}]
+    return layers + [{"type": "flatten"}, {"type": "dense"}]
 
 
-class CNN1dModel(SequenceModel):
-    """1-D CNN: Conv1d + ReLU layers, flatten, linear head (``models/conv.py``)."""
-
-    family = kernels.CONV
-    seq_axes = ("in_channels", "input_length")
-
-    def __init__(self, name, spec, ai, loss):
-        self.seq_shape = (int(ai[conv.A_CIN]), int(ai[conv.A_LIN]))
-        super().__init__(name, spec, ai, loss)
-
-    @staticmethod
-    def _shapes(ai):
-        return conv.shapes(ai)
-
-    def _bounds(self):
-        out = []
-        for name, shape in self.param_shapes():
-            if name.endswith("weight"):
-                fan_in = int(np.prod(shape[1:]))
-            out.append((1.0 / np.sqrt(fan_in), int(np.prod(shape))))
-        return out
-
-    @staticmethod
-    def _forward_kernel(ai, params, X, ws, out):
-        kernels.ROWS_FORWARD[kernels.CONV](ai, params, X, ws, out)
-
-    def workspace_size(self, rows: int) -> int:
-        return conv.workspace_size(self.ai)
-
-    def layer_lengths(self):
-        """Output length of every conv layer."""
-        n = int(self.ai[conv.A_NCONV])
-        return [int(self.ai[conv.A_LAYERS + conv.PER_LAYER * l + conv.L_LOUT]) for l in range(n)]
-
-
-class RecurrentModel(SequenceModel):
-    """Elman RNN or GRU over a sequence, BPTT, linear head (``models/recurrent.py``)."""
-
-    family = kernels.RECURRENT
-    seq_axes = ("seq_len", "input_size")
-
-    def __init__(self, name, spec, ai, loss):
-        self.seq_shape = (int(ai[recurrent.A_T]), int(ai[recurrent.A_D]))
-        super().__init__(name, spec, ai, loss)
-
-    def _hint(self, n_values, shape3):
-        T, D = self.seq_shape
-        if shape3 is not None:
-            return f" (sequence length mismatch: {shape3[0]} steps of {shape3[1]} inputs, built for {T} of {D})"
-        if n_values % D == 0:
-            return f" (sequence length mismatch: {n_values // D} steps of {D} inputs, built for seq_len={T})"
-        return f" ({n_values} values is not a whole number of steps of input_size={D})"
-
-    @staticmethod
-    def _shapes(ai):
-        return recurrent.shapes(ai)
-
-    def _bounds(self):
-        H = int(self.ai[recurrent.A_H])
-        out = []
-        for name, shape in self.param_shapes():
-            bound = 1.0 / np.sqrt(H)
-            if name.startswith("head"):
-                bound = 1.0 / np.sqrt(recurrent.n_features_head(self.ai))
-            out.append((bound, int(np.prod(shape))))
-        return out
-
-    @staticmethod
-    def _forward_kernel(ai, params, X, ws, out):
-        kernels.ROWS_FORWARD[kernels.RECURRENT](ai, params, X, ws, out)
-
-    def workspace_size(self, rows: int) -> int:
-        return recurrent.workspace_size(self.ai)
+def _recurrent_layers(cell, input_size, hidden_size, bidirectional, head):
+    """The ``rnn`` / ``gru`` presets as layers: one recurrent layer, then Linear on its last state(s)
+    (``head = "last"``) or on every step's output (``"all"``)."""
+    return [{"type": cell, "hidden_size": hidden_size, "bidirectional": bidirectional, "output": head,
+             "input_size": input_size}, {"type": "dense"}]
 
 
 # -- builders ---------------------------------------------------------------------------------
@@ -274,7 +152,7 @@ def cnn1d(input_length=None, in_channels=1, channels=(25, 25, 25), kernel_size=3
     pd_ = _per_layer("model.padding", s["padding"], len(ch), 0)
     length = lin
     for l in range(len(ch)):
-        out = conv.out_length(length, ks[l], st[l], pd_[l])
+        out = out_length(length, ks[l], st[l], pd_[l])
         if out < 1:
             raise ConfigError("model.kernel_size", f"conv layer {l} gets length {length}; kernel_size={ks[l]} with "
                                                    f"padding={pd_[l]} leaves output length {out} < 1 "
@@ -285,10 +163,9 @@ def cnn1d(input_length=None, in_channels=1, channels=(25, 25, 25), kernel_size=3
                                                f"kernel_size={ks[l]} (outputs would see only padding)")
         length = out
     n_out = _n_outputs(s["n_outputs"], loss)
-    ai = conv.arch(cin, lin, list(zip(ch, ks, st, pd_)), n_out, LOSSES.index(loss))
     spec = {"input_length": lin, "in_channels": cin, "channels": ch, "kernel_size": ks, "stride": st,
             "padding": pd_, "n_outputs": n_out, "loss": loss}
-    return CNN1dModel("cnn1d", spec, ai, loss)
+    return LayersModel("cnn1d", spec, _cnn_layers(ch, ks, st, pd_), Shape(CHANNELS, (cin, lin)), n_out, loss)
 
 
 REC_DEFAULTS = {"input_size": 1, "hidden_size": 32, "bidirectional": False, "head": "last", "loss": "cross_entropy"}
@@ -299,7 +176,7 @@ def _recurrent(cell, seq_len, input_size, hidden_size, n_outputs, head, loss, bi
                                      "n_outputs": n_outputs, "head": head, "loss": loss,
                                      "bidirectional": bidirectional}, REC_DEFAULTS)
     loss = _loss(s["loss"])
-    head = check_choice("model.head", s["head"], recurrent.HEADS)
+    head = check_choice("model.head", s["head"], HEADS)
     if not isinstance(s["bidirectional"], (bool, np.bool_)):
         raise ConfigError("model.bidirectional", f"must be true or false, got {s['bidirectional']!r}")
     if s["seq_len"] is None:
@@ -309,10 +186,10 @@ def _recurrent(cell, seq_len, input_size, hidden_size, n_outputs, head, loss, bi
     D = check_number("model.input_size", s["input_size"], low=1, integer=True)
     H = check_number("model.hidden_size", s["hidden_size"], low=1, integer=True)
     n_out = _n_outputs(s["n_outputs"], loss)
-    ai = recurrent.arch(cell, D, H, T, bool(s["bidirectional"]), head, LOSSES.index(loss), n_out)
     spec = {"seq_len": T, "input_size": D, "hidden_size": H, "n_outputs": n_out, "head": head, "loss": loss,
             "bidirectional": bool(s["bidirectional"])}
-    return RecurrentModel(cell, spec, ai, loss)
+    layers = _recurrent_layers(cell, D, H, bool(s["bidirectional"]), head)
+    return LayersModel(cell, spec, layers, Shape(SEQUENCE, (T, D)), n_out, loss)
 
 
 def rnn(seq_len=None, input_size=1, hidden_size=32, n_outputs=None, head="last", loss="cross_entropy",

@@ -9,6 +9,7 @@ from . import dense, kernels, surfaces
 from .base import EVAL_CHUNK, Model
 from .sparse_model import sparse_logreg
 from .sequence_models import cnn1d, gru, rnn
+from ..layers.model import sequential
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 
@@ -224,4 +225,5 @@ MODELS = {
     "cnn1d": cnn1d,
     "rnn": rnn,
     "gru": gru,
+    "sequential": sequential,
 }

@@ -1,0 +1,200 @@
+"""``LayersModel``: a model given as a list of layers, run by the one compiled driver.
+
+``oe.model("sequential", layers=[...], input_shape=None, n_outputs=None, loss=None)`` builds one; the
+ready-made ``cnn1d``, ``rnn``, ``gru`` and ``sparse_logreg`` are layer lists too (``models/presets``),
+with their names and settings, so their trial ids and flat layouts are unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, check_choice, check_number
+from ..models.base import EVAL_CHUNK, Model
+from .base import BAG, CHANNELS, SEQUENCE, VECTOR, Shape
+from .loss import LOSSES
+from .program import compile_program, layer_specs, plan_layers
+
+LAYERS_FAMILY = 5  # the trainer's family code (``models/kernels.py``)
+INPUT_KINDS = (VECTOR, CHANNELS, SEQUENCE, BAG)
+
+
+class LayersModel(Model):
+    """A layer list on one flat parameter vector (PyTorch's shapes and order, layer after layer)."""
+
+    family = LAYERS_FAMILY
+
+    def __init__(self, name: str, spec: dict, layers, input_shape: Shape, n_outputs: int, loss: str,
+                 inits: dict | None = None):
+        self.loss = loss
+        self.task = "classification" if loss == "cross_entropy" else "regression"
+        self.metric = "accuracy" if loss == "cross_entropy" else "r2"
+        self.input_shape = input_shape
+        self.items = plan_layers(layers, input_shape, last_units=n_outputs)
+        self.program = compile_program(self.items, input_shape, LOSSES.index(loss), n_outputs)
+        self._inits = dict(inits or {})
+        super().__init__(name, spec, self.program.ai, self.program.af, self.program.n_params,
+                         input_shape.width, n_outputs)
+
+    # -- description ---------------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        """The layer list with every default filled in (what ``oe.model("sequential", layers=...)`` takes)."""
+        return layer_specs(self.items)
+
+    def param_shapes(self):
+        """[(name, shape), ...] in flat order, names as ``torch.nn.Sequential`` would give them."""
+        return [(name, tuple(p.shape)) for name, p, _ in self.program.params]
+
+    def unpack(self, params) -> dict:
+        """The flat vector as named arrays (views) in PyTorch's shapes."""
+        params = self._check_params(params)
+        return {name: params[off:off + p.size].reshape(p.shape) for name, p, off in self.program.params}
+
+    def summary(self) -> str:
+        """One line per layer: where, type, output shape, parameters."""
+        lines = [f"{'layer':<22} {'type':<16} {'output':<26} params", f"{'input':<22} {'':<16} "
+                                                                       f"{str(self.input_shape):<26}"]
+
+        def walk(items, where):
+            for i, item in enumerate(items):
+                w = f"{where}[{i}]"
+                n = _count(item)
+                lines.append(f"{w:<22} {item.kind:<16} {str(item.out_shape):<26} {n}")
+                if item.kind == "residual":
+                    walk(item.items, f"{w}.layers")
+        walk(self.items, "layers")
+        lines.append(f"{self.n_params} parameters, loss {self.loss}")
+        return "\n".join(lines)
+
+    # -- parameters ------------------------------------------------------------------------
+    def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
+        """Every tensor by its layer's default (PyTorch's: U(+-1/sqrt(fan_in)) for dense and conv,
+        U(+-1/sqrt(hidden)) for recurrent, N(0, 1) for embeddings, 1 and 0 for layer norm), drawn in
+        float64 from one stream of ``seed``, tensor after tensor in flat order, then cast."""
+        seed, dtype = self.check_init_args(seed, dtype)
+        rng = np.random.default_rng([seed, 1])
+        parts = []
+        for name, p, _ in self.program.params:
+            kind, value = self._inits.get(name, p.init)
+            if kind == "uniform":
+                parts.append(rng.uniform(-value, value, p.size))
+            elif kind == "normal":
+                parts.append(rng.normal(0.0, value, p.size))
+            else:
+                parts.append(np.full(p.size, float(value)))
+        flat = np.concatenate(parts) if parts else np.zeros(0)
+        return np.ascontiguousarray(flat, dtype=dtype)
+
+    # -- data ------------------------------------------------------------------------------
+    def workspace_size(self, rows: int) -> int:
+        return self.program.workspace_size(rows)
+
+    def features(self, X, dtype, field: str = "X") -> np.ndarray:
+        """``X`` as the driver reads it: (samples, width) rows in ``dtype``; (samples, *dims) arrays are
+        flattened; a sparse bag-of-words matrix becomes padded rows (``models/sparse.py``)."""
+        if self.input_shape.kind == BAG:
+            return _bag_rows(X, dtype, field, self.input_shape.width)
+        try:
+            A = np.asarray(X, dtype=dtype)
+        except (TypeError, ValueError):
+            raise ConfigError(field, f"must be a numeric array, got {type(X).__name__}") from None
+        dims = tuple(self.input_shape.dims)
+        if A.ndim >= 2 and A.shape[1:] == dims:
+            A = A.reshape(A.shape[0], -1)
+        if A.ndim != 2 or A.shape[1] != self.n_features:
+            raise ConfigError(field, f"must have shape (samples, {self.n_features}) or (samples, "
+                                     f"{', '.join(map(str, dims))}) for this {self.name} (input {self.input_shape}), "
+                                     f"got {A.shape}")
+        return np.ascontiguousarray(A)
+
+    def forward(self, params, X) -> np.ndarray:
+        """Raw outputs (logits or predicted values), one row per sample (dropout off)."""
+        from .driver import layers_forward
+
+        params = self._check_params(params)
+        X = self.features(X, params.dtype)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=params.dtype)
+        ws = np.empty(self.workspace_size(min(EVAL_CHUNK, max(1, X.shape[0]))), dtype=params.dtype)
+        layers_forward(self.ai, self.af, params, X, ws, EVAL_CHUNK, out)
+        return out
+
+
+def _count(item) -> int:
+    if item.kind == "residual":
+        return sum(_count(i) for i in item.items)
+    return sum(p.size for p in item.params)
+
+
+def _bag_rows(X, dtype, field, vocab):
+    """A sparse (CSR) bag-of-words matrix as padded ELLPACK rows (``models/sparse.py``)."""
+    from ..models import sparse
+    from ..models.sparse_model import FLOAT32_MAX_VOCAB, MAX_ELL_BYTES
+    from ..data.text import as_csr
+
+    dtype = np.dtype(dtype)
+    if dtype == np.float32 and vocab > FLOAT32_MAX_VOCAB:
+        raise ConfigError("dtype", f"float32 holds token ids exactly only below 2**24 = {FLOAT32_MAX_VOCAB}; "
+                                   f"a vocabulary of {vocab} needs dtype float64")
+    A = as_csr(X, field, vocab, "vocab_size")
+    nnz = np.diff(A.indptr)
+    m = int(nnz.max()) if nnz.size else 0
+    width = sparse.ell_width(m)
+    nbytes = A.shape[0] * width * dtype.itemsize
+    if nbytes > MAX_ELL_BYTES:
+        raise ConfigError(field, f"the padded document matrix would take {nbytes / 2**30:.1f} GiB "
+                                 f"({A.shape[0]} documents x {width} slots); truncate or split the longest documents")
+    out = np.zeros((A.shape[0], width), dtype=dtype)
+    sparse.csr_to_ell(A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data, width, out)
+    return out
+
+
+def input_shape_of(value, field="model.input_shape") -> Shape:
+    """A user's ``input_shape``: [F] (vector), [C, L] / [C, H, W] (channels), or a table
+    {kind = "sequence", dims = [T, I]}."""
+    if isinstance(value, Shape):
+        return value
+    kind = None
+    dims = value
+    if isinstance(value, dict):
+        kind = check_choice(f"{field}.kind", value.get("kind"), INPUT_KINDS)
+        dims = value.get("dims")
+    if not isinstance(dims, (list, tuple)) or not 1 <= len(dims) <= 3:
+        raise ConfigError(field, f"must be a list of 1 to 3 sizes ([features], [channels, length] or "
+                                 f"[channels, height, width]), got {value!r}")
+    dims = tuple(check_number(f"{field}[{i}]", d, low=1, integer=True) for i, d in enumerate(dims))
+    if kind is None:
+        kind = VECTOR if len(dims) == 1 else CHANNELS
+    return Shape(kind, dims)
+
+
+def sequential(layers=None, input_shape=None, n_outputs=None, loss="cross_entropy"):
+    """A network from a list of layers: ``oe.model("sequential", layers=[{type = "conv2d", channels = 16,
+    kernel = 3, padding = 1}, {type = "relu"}, {type = "flatten"}, {type = "dense"}])``.
+
+    With a dataset, ``input_shape`` (its image or sequence shape, else its feature count), ``n_outputs``
+    (classes or targets) and ``loss`` (cross_entropy for classification, mse for regression) come
+    from it, and a last ``dense`` without ``units`` gets ``n_outputs``."""
+    if layers is None:
+        raise ConfigError("model.layers", "is required: a list of layers, e.g. [{type = \"dense\", units = 64}, "
+                                          "{type = \"relu\"}, {type = \"dense\"}]")
+    loss = check_choice("model.loss", loss, LOSSES)
+    if input_shape is None:
+        raise ConfigError("model.input_shape", "is required without a dataset: [features], [channels, length] "
+                                               "or [channels, height, width]")
+    shape = input_shape_of(input_shape)
+    if n_outputs is None:
+        raise ConfigError("model.n_outputs", "is required without a dataset: classes (cross_entropy) or targets (mse)")
+    n_out = check_number("model.n_outputs", n_outputs, low=1, integer=True)
+    if loss == "cross_entropy" and n_out < 2:
+        raise ConfigError("model.n_outputs", f"a cross-entropy model needs at least 2 classes, got {n_out}")
+    probe = LayersModel("sequential", {}, layers, shape, n_out, loss)
+    spec = {"layers": probe.layers, "input_shape": _shape_setting(shape), "n_outputs": n_out, "loss": loss}
+    probe._spec = spec
+    return probe
+
+
+def _shape_setting(shape: Shape):
+    if shape.kind in (VECTOR, CHANNELS):
+        return list(shape.dims)
+    return {"kind": shape.kind, "dims": list(shape.dims)}
