@@ -1,4 +1,4 @@
-"""``sparse_logreg`` (``models/sparse.py``, ``models/sparse_model.py``) against finite differences,
+"""``sparse_logreg`` (``models/sparse_model.py``: the layer list [embedding_bag]) against finite differences,
 an independent autodiff (torch), and ``softmax_regression`` on the densified matrix.
 
 Conventions checked: theta = [W (vocab x C, row-major), b (C)]; z_i = b + sum_k x_ik W[k, :];
@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import optengine as oe
 from optengine.errors import ConfigError
 from optengine.layers.driver import layers_loss_grad
-from optengine.layers.model import LayersModel
+from optengine.models.layered import LayersModel
 from optengine.models import kernels
 from optengine.models import sparse_model
 from optengine.models.sparse_model import sparse_logreg

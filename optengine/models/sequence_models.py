@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError, check_choice, check_number
 from ..layers.base import CHANNELS, SEQUENCE, Shape
 from ..layers.loss import LOSSES
-from ..layers.model import LayersModel
+from .layered import LayersModel
 
 HEADS = ("last", "all")
 

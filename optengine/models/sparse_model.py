@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
 from ..layers.base import BAG, Shape
-from ..layers.model import LayersModel
+from .layered import LayersModel
 
 INITS = ("zeros", "pytorch")
 from ..layers.bag_rows import FLOAT32_MAX_VOCAB, MAX_ELL_BYTES  # noqa: F401  (the limits of the padded rows)

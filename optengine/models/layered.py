@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
-from ..models.base import EVAL_CHUNK, Model
-from .bag_rows import bag_rows
-from .base import BAG, CHANNELS, SEQUENCE, VECTOR, Shape
-from .loss import LOSSES
-from .program import compile_program, layer_specs, plan_layers
+from .base import EVAL_CHUNK, Model
+from ..layers.bag_rows import bag_rows
+from ..layers.base import BAG, CHANNELS, SEQUENCE, VECTOR, Shape
+from ..layers.loss import LOSSES
+from ..layers.program import compile_program, layer_specs, plan_layers
 
 LAYERS_FAMILY = 5  # the trainer's family code (``models/kernels.py``)
 INPUT_KINDS = (VECTOR, CHANNELS, SEQUENCE, BAG)
@@ -98,7 +98,7 @@ class LayersModel(Model):
 
     def features(self, X, dtype, field: str = "X") -> np.ndarray:
         """``X`` as the driver reads it: (samples, width) rows in ``dtype``; (samples, *dims) arrays are
-        flattened; a sparse bag-of-words matrix becomes padded rows (``models/sparse.py``)."""
+        flattened; a sparse bag-of-words matrix becomes padded rows (``layers/bag_rows.py``)."""
         if self.input_shape.kind == BAG:
             return bag_rows(X, dtype, field, self.input_shape.width)
         try:
@@ -116,7 +116,7 @@ class LayersModel(Model):
 
     def forward(self, params, X) -> np.ndarray:
         """Raw outputs (logits or predicted values), one row per sample (dropout off)."""
-        from .driver import layers_forward
+        from ..layers.driver import layers_forward
 
         params = self._check_params(params)
         X = self.features(X, params.dtype)
