@@ -1,4 +1,4 @@
-"""cnn1d (``optengine/models/conv.py``) against finite differences, a NumPy forward pass and PyTorch.
+"""cnn1d (the layer list conv1d + relu ..., flatten, dense) against finite differences, a NumPy forward pass and PyTorch.
 
 Conventions checked (module docstring): a row of X is ``in_channels x input_length``,
 channel-major; each conv layer is torch.nn.Conv1d (cross-correlation, zero padding,

@@ -1,4 +1,4 @@
-"""rnn / gru (``optengine/models/recurrent.py``) against finite differences, NumPy and PyTorch.
+"""rnn / gru (the layer lists [rnn|gru, dense]) against finite differences, NumPy and PyTorch.
 
 Conventions checked (module docstring): a row of X is ``seq_len`` steps of ``input_size``
 values, time-major; Elman RNN h = tanh(W_ih x + b_ih + W_hh h + b_hh) and GRU gates r, z, n

@@ -1,4 +1,4 @@
-"""``sparse_logreg`` (``models/sparse.py``, ``models/sparse_model.py``) against finite differences,
+"""``sparse_logreg`` (``models/sparse_model.py``: the layer list [embedding_bag]) against finite differences,
 an independent autodiff (torch), and ``softmax_regression`` on the densified matrix.
 
 Conventions checked: theta = [W (vocab x C, row-major), b (C)]; z_i = b + sum_k x_ik W[k, :];
@@ -14,11 +14,17 @@ import scipy.sparse as sp
 
 import optengine as oe
 from optengine.errors import ConfigError
+from optengine.layers.driver import layers_loss_grad
+from optengine.models.layered import LayersModel
 from optengine.models import kernels
-from optengine.models import sparse as sk
 from optengine.models import sparse_model
-from optengine.models.sparse_model import SPARSE, SparseLogReg, sparse_logreg
+from optengine.models.sparse_model import sparse_logreg
 from reference import central_fd
+
+
+def engine_loss_grad(m, theta, E, yc, idx, grad, ws):
+    """The layer driver as the trainer calls it (sparse_logreg is the layer list [embedding_bag])."""
+    return layers_loss_grad(m.ai, m.af, theta, E, yc, np.zeros((0, 0), dtype=theta.dtype), idx, grad, ws, 0)
 
 FD_H = 1e-6
 FD_RTOL = 1e-7
@@ -75,10 +81,10 @@ def test_kernel_gradient_on_a_batch_subset_matches_finite_differences():
 
     def f(q):
         g = np.full_like(q, np.nan)
-        return sk.sparse_loss_grad(m.ai, q, E, yc, idx, g, ws)
+        return engine_loss_grad(m, q, E, yc, idx, g, ws)
 
     grad = np.full_like(p, np.nan)
-    sk.sparse_loss_grad(m.ai, p, E, yc, idx, grad, ws)
+    engine_loss_grad(m, p, E, yc, idx, grad, ws)
     assert np.all(np.isfinite(grad))
     fd = central_fd(f, p)
     assert rel_err(grad, fd) < FD_RTOL
@@ -128,10 +134,10 @@ def test_grad_buffer_is_fully_overwritten():
     E, yc, _ = m.prepare(X, y, np.float64)
     ws = np.empty(m.workspace_size(X.shape[0]))
     g1 = np.full_like(p, np.nan)
-    sk.sparse_loss_grad(m.ai, p, E, yc, np.array([0, 1, 3]), g1, ws)  # another batch first
-    sk.sparse_loss_grad(m.ai, p, E, yc, np.array([4, 5]), g1, ws)
+    engine_loss_grad(m, p, E, yc, np.array([0, 1, 3]), g1, ws)  # another batch first
+    engine_loss_grad(m, p, E, yc, np.array([4, 5]), g1, ws)
     g2 = np.zeros_like(p)
-    sk.sparse_loss_grad(m.ai, p, E, yc, np.array([4, 5]), g2, ws)
+    engine_loss_grad(m, p, E, yc, np.array([4, 5]), g2, ws)
     np.testing.assert_array_equal(g1, g2)
 
 
@@ -349,7 +355,9 @@ def test_constructor_errors(kwargs, field, message):
 
 def test_model_basics():
     m = sparse_logreg(vocab_size=7, n_classes=3)
-    assert isinstance(m, SparseLogReg) and m.family == SPARSE == 4
+    assert isinstance(m, LayersModel) and m.family == kernels.LAYERS
+    assert m.layers == [{"type": "embedding_bag", "dim": 3, "bias": True}]
+    assert [n for n, _ in m.param_shapes()] == ["weight", "bias"]
     assert m.n_params == 7 * 3 + 3 and m.n_features == 7 and m.n_outputs == 3
     assert m.spec() == {"name": "sparse_logreg", "vocab_size": 7, "n_classes": 3, "init": "zeros"}
     assert np.all(m.init(0) == 0) and m.init(0, np.float32).dtype == np.float32
@@ -363,15 +371,14 @@ needs_wiring = pytest.mark.skipif("sparse_logreg" not in oe.models.MODELS,
                                   reason="sparse_logreg is not registered in optengine.models.MODELS yet")
 
 
-@pytest.mark.skipif(not hasattr(kernels, "SPARSE"), reason="models.kernels has no SPARSE branch yet")
-def test_family_dispatch_reaches_the_sparse_kernels():
-    assert kernels.SPARSE == SPARSE
+def test_family_dispatch_reaches_the_layer_driver():
+    SPARSE = kernels.LAYERS
     m, p = model_and_params()
     X, y = random_docs()
     E, yc, yr = m.prepare(X, y, np.float64)
     idx = np.arange(E.shape[0])
     g = np.zeros_like(p)
-    loss = kernels.loss_grad(SPARSE, m.ai, m.af, p, E, yc, yr, idx, g, np.empty(m.workspace_size(idx.size)))
+    loss = kernels.loss_grad(SPARSE, m.ai, m.af, p, E, yc, yr, idx, g, np.empty(m.workspace_size(idx.size)), 0)
     ref_loss, ref_g = m.loss_and_grad(p, X, y)
     assert loss == ref_loss
     np.testing.assert_array_equal(g, ref_g)

@@ -1,6 +1,6 @@
 """Bag-of-words embedding: ``torch.nn.EmbeddingBag(V, dim, mode="sum")`` with per-sample weights, plus a bias.
 
-Input: a ``bag`` (V,) shape, the dataset's padded ELLPACK rows (``models/sparse.py``)::
+Input: a ``bag`` (V,) shape, the dataset's padded ELLPACK rows (``layers/bag_rows.py``)::
 
     X[r] = [nnz, col_0, ..., col_{m-1}, val_0, ..., val_{m-1}]      m = (X.shape[1] - 1) // 2
 

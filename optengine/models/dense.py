@@ -17,8 +17,7 @@ import numpy as np
 from ..jit import kernel
 RELU, TANH = 0, 1
 ACTIVATIONS = ("relu", "tanh")
-CROSS_ENTROPY, MSE = 0, 1
-LOSSES = ("cross_entropy", "mse")
+from ..layers.loss import CROSS_ENTROPY, LOSSES, MSE, finish_metric  # noqa: F401  (one set of loss codes)
 
 A_LAYERS, A_ACT, A_LOSS, A_SIZES = 0, 1, 2, 3
 
@@ -250,25 +249,3 @@ def dense_forward(ai, theta, X, ws, chunk, out):
         hi = min(n, lo + chunk)
         z = _forward(ai, theta, X, idx[lo:hi], hi - lo, ws)
         out[lo:hi, :] = z
-
-
-@kernel
-def finish_metric(loss, total, correct, ss_res, yr, n, n_out):
-    """(mean loss, metric) from the sums over ``n`` rows: accuracy, or R^2 averaged over outputs."""
-    if loss == CROSS_ENTROPY:
-        return total / n, correct / n
-    r2 = 0.0
-    for j in range(n_out):
-        mean = 0.0
-        for i in range(n):
-            mean += yr[i, j]
-        mean /= n
-        ss_tot = 0.0
-        for i in range(n):
-            d = yr[i, j] - mean
-            ss_tot += d * d
-        if ss_tot > 0:
-            r2 += 1.0 - ss_res[j] / ss_tot
-        elif ss_res[j] == 0:
-            r2 += 1.0
-    return total / (n * n_out), r2 / n_out

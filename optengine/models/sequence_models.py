@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError, check_choice, check_number
 from ..layers.base import CHANNELS, SEQUENCE, Shape
 from ..layers.loss import LOSSES
-from ..layers.model import LayersModel
+from .layered import LayersModel
 
 HEADS = ("last", "all")
 
@@ -165,7 +165,10 @@ def cnn1d(input_length=None, in_channels=1, channels=(25, 25, 25), kernel_size=3
     n_out = _n_outputs(s["n_outputs"], loss)
     spec = {"input_length": lin, "in_channels": cin, "channels": ch, "kernel_size": ks, "stride": st,
             "padding": pd_, "n_outputs": n_out, "loss": loss}
-    return LayersModel("cnn1d", spec, _cnn_layers(ch, ks, st, pd_), Shape(CHANNELS, (cin, lin)), n_out, loss)
+    names = {str(2 * l): f"conv{l}" for l in range(len(ch))}
+    names[str(2 * len(ch) + 1)] = "head"
+    return LayersModel("cnn1d", spec, _cnn_layers(ch, ks, st, pd_), Shape(CHANNELS, (cin, lin)), n_out, loss,
+                       prefixes=names)
 
 
 REC_DEFAULTS = {"input_size": 1, "hidden_size": 32, "bidirectional": False, "head": "last", "loss": "cross_entropy"}
@@ -189,7 +192,7 @@ def _recurrent(cell, seq_len, input_size, hidden_size, n_outputs, head, loss, bi
     spec = {"seq_len": T, "input_size": D, "hidden_size": H, "n_outputs": n_out, "head": head, "loss": loss,
             "bidirectional": bool(s["bidirectional"])}
     layers = _recurrent_layers(cell, D, H, bool(s["bidirectional"]), head)
-    return LayersModel(cell, spec, layers, Shape(SEQUENCE, (T, D)), n_out, loss)
+    return LayersModel(cell, spec, layers, Shape(SEQUENCE, (T, D)), n_out, loss, prefixes={"0": "", "1": "head"})
 
 
 def rnn(seq_len=None, input_size=1, hidden_size=32, n_outputs=None, head="last", loss="cross_entropy",

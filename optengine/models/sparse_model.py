@@ -1,4 +1,4 @@
-"""``sparse_logreg``: softmax regression on sparse bag-of-words documents (``models/sparse.py``).
+"""``sparse_logreg``: softmax regression on sparse bag-of-words documents (``layers/embedding.py``).
 
 Update semantics: dense, like PyTorch with a dense gradient
 ------------------------------------------------------------
@@ -36,7 +36,7 @@ As layers: ``[{type = "embedding_bag", dim = n_classes, bias = true}]`` (``layer
 z = b + sum_k val_k W[col_k, :] with W (vocab x C): the same flat layout as ``softmax_regression``.
 
 Input: ``prepare`` turns a CSR matrix (or a dense count matrix, or a dict of CSR
-arrays) into the padded ELLPACK rows of ``models/sparse.py``. Token ids must be
+arrays) into the padded ELLPACK rows of ``layers/bag_rows.py``. Token ids must be
 < vocab_size, values finite (negative values are accepted: signed feature hashing);
 empty documents are allowed and get bias-only logits. In float32 token ids are exact
 only below 2**24, so a larger vocabulary needs ``dtype = "float64"``.
@@ -48,11 +48,10 @@ import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
 from ..layers.base import BAG, Shape
-from ..layers.model import LayersModel
+from .layered import LayersModel
 
 INITS = ("zeros", "pytorch")
-FLOAT32_MAX_VOCAB = 2**24
-MAX_ELL_BYTES = 4 * 2**30  # refuse padded matrices larger than this (one very long document)
+from ..layers.bag_rows import FLOAT32_MAX_VOCAB, MAX_ELL_BYTES  # noqa: F401  (the limits of the padded rows)
 
 
 def sparse_logreg(vocab_size=None, n_classes=None, init="zeros"):
@@ -75,4 +74,4 @@ def sparse_logreg(vocab_size=None, n_classes=None, init="zeros"):
     value = ("const", 0.0) if init == "zeros" else ("uniform", 1.0 / np.sqrt(V))
     return LayersModel("sparse_logreg", {"vocab_size": V, "n_classes": C, "init": init},
                        [{"type": "embedding_bag", "dim": C, "bias": True}], Shape(BAG, (V,)), C, "cross_entropy",
-                       inits={"0.weight": value, "0.bias": value})
+                       inits={"weight": value, "bias": value}, prefixes={"0": ""})

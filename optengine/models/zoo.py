@@ -9,7 +9,7 @@ from . import dense, kernels, surfaces
 from .base import EVAL_CHUNK, Model
 from .sparse_model import sparse_logreg
 from .sequence_models import cnn1d, gru, rnn
-from ..layers.model import sequential
+from .layered import sequential
 
 INITS = ("pytorch", "he", "glorot", "zeros")
 

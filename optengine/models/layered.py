@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
-from ..models.base import EVAL_CHUNK, Model
-from .base import BAG, CHANNELS, SEQUENCE, VECTOR, Shape
-from .loss import LOSSES
-from .program import compile_program, layer_specs, plan_layers
+from .base import EVAL_CHUNK, Model
+from ..layers.bag_rows import bag_rows
+from ..layers.base import BAG, CHANNELS, SEQUENCE, VECTOR, Shape
+from ..layers.loss import LOSSES
+from ..layers.program import compile_program, layer_specs, plan_layers
 
 LAYERS_FAMILY = 5  # the trainer's family code (``models/kernels.py``)
 INPUT_KINDS = (VECTOR, CHANNELS, SEQUENCE, BAG)
@@ -25,13 +26,18 @@ class LayersModel(Model):
     family = LAYERS_FAMILY
 
     def __init__(self, name: str, spec: dict, layers, input_shape: Shape, n_outputs: int, loss: str,
-                 inits: dict | None = None):
+                 inits: dict | None = None, prefixes: dict | None = None):
+        """``inits``: {parameter name: init} overriding the layers' defaults; ``prefixes``: {layer
+        position: name prefix ("" for none)} renaming parameters (the ready-made models keep the names
+        they always had, e.g. ``conv0.weight``, ``head.bias``, ``weight_ih_l0``)."""
         self.loss = loss
         self.task = "classification" if loss == "cross_entropy" else "regression"
         self.metric = "accuracy" if loss == "cross_entropy" else "r2"
         self.input_shape = input_shape
         self.items = plan_layers(layers, input_shape, last_units=n_outputs)
         self.program = compile_program(self.items, input_shape, LOSSES.index(loss), n_outputs)
+        if prefixes:
+            self.program.params = [(_renamed(name, prefixes), p, off) for name, p, off in self.program.params]
         self._inits = dict(inits or {})
         super().__init__(name, spec, self.program.ai, self.program.af, self.program.n_params,
                          input_shape.width, n_outputs)
@@ -92,9 +98,9 @@ class LayersModel(Model):
 
     def features(self, X, dtype, field: str = "X") -> np.ndarray:
         """``X`` as the driver reads it: (samples, width) rows in ``dtype``; (samples, *dims) arrays are
-        flattened; a sparse bag-of-words matrix becomes padded rows (``models/sparse.py``)."""
+        flattened; a sparse bag-of-words matrix becomes padded rows (``layers/bag_rows.py``)."""
         if self.input_shape.kind == BAG:
-            return _bag_rows(X, dtype, field, self.input_shape.width)
+            return bag_rows(X, dtype, field, self.input_shape.width)
         try:
             A = np.asarray(X, dtype=dtype)
         except (TypeError, ValueError):
@@ -110,7 +116,7 @@ class LayersModel(Model):
 
     def forward(self, params, X) -> np.ndarray:
         """Raw outputs (logits or predicted values), one row per sample (dropout off)."""
-        from .driver import layers_forward
+        from ..layers.driver import layers_forward
 
         params = self._check_params(params)
         X = self.features(X, params.dtype)
@@ -120,33 +126,17 @@ class LayersModel(Model):
         return out
 
 
+def _renamed(name: str, prefixes: dict) -> str:
+    head, _, rest = name.partition(".")
+    if head not in prefixes:
+        return name
+    return f"{prefixes[head]}.{rest}" if prefixes[head] else rest
+
+
 def _count(item) -> int:
     if item.kind == "residual":
         return sum(_count(i) for i in item.items)
     return sum(p.size for p in item.params)
-
-
-def _bag_rows(X, dtype, field, vocab):
-    """A sparse (CSR) bag-of-words matrix as padded ELLPACK rows (``models/sparse.py``)."""
-    from ..models import sparse
-    from ..models.sparse_model import FLOAT32_MAX_VOCAB, MAX_ELL_BYTES
-    from ..data.text import as_csr
-
-    dtype = np.dtype(dtype)
-    if dtype == np.float32 and vocab > FLOAT32_MAX_VOCAB:
-        raise ConfigError("dtype", f"float32 holds token ids exactly only below 2**24 = {FLOAT32_MAX_VOCAB}; "
-                                   f"a vocabulary of {vocab} needs dtype float64")
-    A = as_csr(X, field, vocab, "vocab_size")
-    nnz = np.diff(A.indptr)
-    m = int(nnz.max()) if nnz.size else 0
-    width = sparse.ell_width(m)
-    nbytes = A.shape[0] * width * dtype.itemsize
-    if nbytes > MAX_ELL_BYTES:
-        raise ConfigError(field, f"the padded document matrix would take {nbytes / 2**30:.1f} GiB "
-                                 f"({A.shape[0]} documents x {width} slots); truncate or split the longest documents")
-    out = np.zeros((A.shape[0], width), dtype=dtype)
-    sparse.csr_to_ell(A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data, width, out)
-    return out
 
 
 def input_shape_of(value, field="model.input_shape") -> Shape:
