@@ -8,7 +8,8 @@ torch's autograd gives the reference loss and gradient.
   ``(N, width)`` (a bag-of-words input: the dense ``(N, V)`` count matrix) and giving ``(N, n_outputs)``.
   Children are named ``"0"``, ``"1"``, ... (a residual block's children ``"2.0"``, ...), so its
   ``named_parameters()`` carry the names of ``model.param_shapes()``.
-- ``load_flat(module, model, params)``: optengine's flat vector into the module, by name and shape.
+- ``load_flat(module, model, params)``: optengine's flat vector into the module, by name and shape
+  (``renamed=True``: a ready-made model's own names, ``conv0.weight``, ``head.bias``: by flat order).
 - ``flat_grad(module, model)``: torch's gradients in optengine's flat order.
 - ``torch_loss(out, y, loss)``: mean cross-entropy / MSE, as optengine defines them.
 
@@ -228,36 +229,53 @@ def _layout(module, name):
     return getattr(owner, "oe_layout", "out_in")
 
 
-def load_flat(module, model, params):
-    """Copy optengine's flat parameters into the twin by the names and shapes of model.param_shapes()."""
-    named = dict(module.named_parameters())
+def _pairs(module, model, renamed):
+    """[(optengine name, stored shape, torch name, torch parameter)] in optengine's flat order.
+
+    optengine's names must be the twin's (``renamed``: the ready-made models keep their own prefixes,
+    ``conv0.weight``, ``head.bias``: then the tensors pair up in flat order, which must be torch's
+    ``named_parameters()`` order, and only the last part of each name must agree)."""
+    named = list(module.named_parameters())
     shapes = model.param_shapes()
-    names = [n for n, _ in shapes]
-    assert sorted(names) == sorted(named), f"names differ: optengine {names}, torch {sorted(named)}"
+    if renamed:
+        assert len(shapes) == len(named), f"optengine {[n for n, _ in shapes]}, torch {[n for n, _ in named]}"
+        pairs = [(n, s, tn, tp) for (n, s), (tn, tp) in zip(shapes, named)]
+        for n, _, tn, _ in pairs:
+            assert n.split(".")[-1] == tn.split(".")[-1], f"optengine {n!r} pairs with torch {tn!r}"
+    else:
+        lookup = dict(named)
+        names = [n for n, _ in shapes]
+        assert sorted(names) == sorted(lookup), f"names differ: optengine {names}, torch {sorted(lookup)}"
+        pairs = [(n, s, n, lookup[n]) for n, s in shapes]
+    for n, shape, tn, tp in pairs:
+        torch_shape = tuple(tp.shape)[::-1] if _layout(module, tn) == "in_out" else tuple(tp.shape)
+        assert tuple(shape) == torch_shape, f"{n}: optengine {tuple(shape)}, torch {tn} {tuple(tp.shape)}"
+    return pairs
+
+
+def load_flat(module, model, params, renamed=False):
+    """Copy optengine's flat parameters into the twin by the names and shapes of model.param_shapes()
+    (``weight_layout = "in_out"``: the stored tensor is the transpose of torch's Linear weight)."""
     params = np.asarray(params, dtype=np.float64)
     off = 0
     with torch.no_grad():
-        for name, shape in shapes:
+        for _, shape, tn, tp in _pairs(module, model, renamed):
             size = int(math.prod(shape))
             a = params[off:off + size].reshape(shape)
             off += size
-            if _layout(module, name) == "in_out":
+            if _layout(module, tn) == "in_out":
                 a = a.T
-            p = named[name]
-            assert tuple(a.shape) == tuple(p.shape), f"{name}: optengine {a.shape}, torch {tuple(p.shape)}"
-            p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
+            tp.copy_(torch.from_numpy(np.ascontiguousarray(a)))
     assert off == params.size, (off, params.size)
     return module
 
 
-def flat_grad(module, model) -> np.ndarray:
+def flat_grad(module, model, renamed=False) -> np.ndarray:
     """torch's .grad of every parameter, in optengine's flat order and layout."""
-    named = dict(module.named_parameters())
     parts = []
-    for name, shape in model.param_shapes():
-        p = named[name]
-        g = p.grad.detach().numpy() if p.grad is not None else np.zeros(tuple(p.shape))
-        if _layout(module, name) == "in_out":
+    for _, _, tn, tp in _pairs(module, model, renamed):
+        g = tp.grad.detach().numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
+        if _layout(module, tn) == "in_out":
             g = g.T
         parts.append(np.ascontiguousarray(g).reshape(-1))
     return np.concatenate(parts) if parts else np.zeros(0)
@@ -279,11 +297,11 @@ def as_input(X) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(X.reshape(X.shape[0], -1)))
 
 
-def loss_and_grad(module, model, X, y, loss, train=True):
+def loss_and_grad(module, model, X, y, loss, train=True, renamed=False):
     """(loss, flat gradient in optengine's order, outputs) of the twin on (X, y)."""
     module.train(train)
     module.zero_grad(set_to_none=True)
     out = module(as_input(X))
     value = torch_loss(out, y, loss)
     value.backward()
-    return value.item(), flat_grad(module, model), out.detach().numpy()
+    return value.item(), flat_grad(module, model, renamed), out.detach().numpy()
