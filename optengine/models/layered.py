@@ -49,7 +49,8 @@ class LayersModel(Model):
         return layer_specs(self.items)
 
     def param_shapes(self):
-        """[(name, shape), ...] in flat order, names as ``torch.nn.Sequential`` would give them."""
+        """[(name, shape), ...] in flat order, names as ``torch.nn.Sequential`` would give them (the ready-made models keep
+        the names they always had: ``conv0.weight``, ``head.bias``, ``weight_ih_l0``)."""
         return [(name, tuple(p.shape)) for name, p, _ in self.program.params]
 
     def unpack(self, params) -> dict:
