@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "Parquet part files. Running the same command again resumes: only the "
                                      "trials missing from the folder run.")
     run.add_argument("spec", help="the sweep spec, e.g. sweeps/quickstart.toml")
+    _override_args(run)
     run.add_argument("--out", default=None, help="results folder (default results/<name>)")
     run.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     run.add_argument("--backend", default="loky", help="loky (processes, default), sequential or dask")
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="show what a sweep spec would run, without running it",
                           description="Validate a sweep spec and print its trials, packs, axes and first trials.")
     plan.add_argument("spec", help="the sweep spec (.toml)")
+    _override_args(plan)
     plan.add_argument("--jobs", type=int, default=None, help="worker processes to plan packs for")
     plan.add_argument("--pack-size", type=int, default=None, help="most trials per pack")
     plan.add_argument("--device", default=None, help="cpu or cuda: overrides the spec's train.device")
@@ -400,6 +402,18 @@ def _cmd_list(a) -> int:
     return 0
 
 
+def _override_args(p) -> None:
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="change the spec: train.epochs=5 optimizer.lr=[1e-3,1e-2] model.layers[0].channels=8 "
+                        "(TOML values; saved in the results' spec.toml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_overrides",
+                   help="the same as a KEY=VALUE argument (repeatable)")
+
+
+def _overrides(a) -> list:
+    return list(a.overrides) + list(a.set_overrides)
+
+
 def _cmd_run(a) -> int:
     import time
 
@@ -415,7 +429,7 @@ def _cmd_run(a) -> int:
         try:
             runs = run_sweep(a.spec, a.out, jobs=a.jobs, backend=a.backend, scheduler=a.scheduler, fresh=a.fresh,
                              pack_size=a.pack_size, progress=not a.no_progress, retry_failed=a.retry_failed, repair=a.repair,
-                             messages=True, device=a.device)
+                             messages=True, device=a.device, overrides=_overrides(a))
         except Interrupted as exc:
             print(f"\noptengine: {exc}", file=sys.stderr)
             return 130
@@ -447,7 +461,7 @@ def _last_line(text) -> str:
 def _cmd_plan(a) -> int:
     from .sweep.plan import format_plan, plan
 
-    info = plan(a.spec, jobs=a.jobs, pack_size=a.pack_size, show=a.show, device=a.device)
+    info = plan(a.spec, jobs=a.jobs, pack_size=a.pack_size, show=a.show, device=a.device, overrides=_overrides(a))
     print(format_plan(info))
     if a.ids:
         print("\n".join(info["trial_ids"]))

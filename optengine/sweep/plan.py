@@ -16,9 +16,10 @@ from .spec import load_spec
 
 
 def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5,
-         device: str | None = None) -> dict:
-    """A dict describing the sweep; ``format_plan`` turns it into text. ``device`` overrides train.device."""
-    spec = load_spec(spec)
+         device: str | None = None, overrides=()) -> dict:
+    """A dict describing the sweep; ``format_plan`` turns it into text. ``device`` overrides train.device;
+    ``overrides`` as ``run_sweep``'s."""
+    spec = load_spec(spec, overrides=overrides)
     jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
     trials = expand(spec)
     largest = preflight(spec, trials, pack_size)

@@ -68,7 +68,7 @@ class Interrupted(Exception):
 def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
               fresh: bool = False, pack_size: int | None = None, progress: bool = False,
               retry_failed: bool = False, device: str | None = None, messages: bool | None = None,
-              repair: bool = False) -> pd.DataFrame:
+              repair: bool = False, overrides=()) -> pd.DataFrame:
     """Run (or resume) a sweep; return the runs table of its results folder.
 
     ``spec``: a .toml path, TOML text or a dict. ``out``: the results folder (default
@@ -76,9 +76,10 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
     pack). ``retry_failed``: rerun trials saved as failed. ``progress``: a progress bar on stderr;
     ``messages`` (default: as ``progress``): notes on stderr (resuming, retrying after a worker died).
     ``repair``: move damaged part files aside into ``<out>/damaged/<time>/`` and rerun their trials
-    (without it, a damaged folder is refused with every damaged file listed).
+    (without it, a damaged folder is refused with every damaged file listed). ``overrides``:
+    ``["train.epochs=5", "optimizer.lr=[1e-3,1e-2]"]``, as on the command line.
     """
-    spec = load_spec(spec)
+    spec = load_spec(spec, overrides=overrides)
     backend = check_choice("backend", backend, BACKENDS)
     if scheduler is not None and backend != "dask":
         raise ConfigError("scheduler", f"is only used with backend \"dask\" (backend is {backend!r})")

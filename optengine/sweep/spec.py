@@ -78,8 +78,13 @@ class Spec:
 
 # -- entry points -------------------------------------------------------------------------------
 
-def load_spec(spec, name: str | None = None) -> Spec:
-    """A ``Spec`` from a TOML path, TOML text (``str`` containing a newline) or a dict. Raises SpecError."""
+def load_spec(spec, name: str | None = None, overrides=()) -> Spec:
+    """A ``Spec`` from a TOML path, TOML text (``str`` containing a newline) or a dict. Raises SpecError.
+
+    ``overrides``: ``["train.epochs=5", "optimizer.lr=[1e-3,1e-2]"]`` (``sweep/overrides.py``), applied
+    before validation; the spec's text is then the overridden spec, with a header naming them."""
+    if overrides:
+        return _overridden(spec, name, list(overrides))
     text = ""
     if isinstance(spec, Spec):
         return spec
@@ -101,6 +106,21 @@ def load_spec(spec, name: str | None = None) -> Spec:
     else:
         raise SpecError([("spec", f"must be a path to a .toml file, TOML text or a dict, got {type(spec).__name__}")])
     return validate(raw, text=text, source=source, default_name=name)
+
+
+def _overridden(spec, name, overrides) -> Spec:
+    from . import overrides as ov
+
+    if isinstance(spec, Spec):
+        raw, source = spec.raw, "spec"
+    else:
+        base = load_spec(spec, name)  # the file itself must be valid (errors name its fields)
+        raw, source = base.raw, (str(spec) if isinstance(spec, (str, Path)) and "\n" not in str(spec) else "spec")
+        if "name" not in raw:
+            raw = {"name": base.name, **raw}
+    new = ov.apply(raw, overrides)
+    text = ov.dumps(new, header=f"{source} with overrides: {' '.join(overrides)}")
+    return validate(new, text=text, source=f"{source} (with overrides)", default_name=name)
 
 
 def _parse_toml(text: str, source: str) -> dict:
