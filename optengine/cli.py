@@ -394,6 +394,9 @@ def _cmd_list(a) -> int:
                                                for k, p in optimizers.describe().items()})
     show("Schedules (schedule.name = ...):", schedules.describe())
     show("Models (model.name = ...):", models.describe())
+    from .layers.program import describe as layer_types
+
+    show("Layers (model.name = \"sequential\", layers = [{type = ..., settings}, ...]):", layer_types())
     show("Datasets (dataset.name = ...):", {**{k: v[2] for k, v in data.DATASETS.items()},
                                              "surface_noise": {"n_samples": 1000, "seed": 0}})
     print("  (surface_noise: gradient-noise draws for the test surfaces rosenbrock, ravine, beale, noisy_quadratic)")

@@ -179,3 +179,15 @@ def test_digits_images_feed_conv2d_and_summary_shows_shapes():
     assert "channels (4, 8, 8)" in text and "channels (4, 4, 4)" in text and "vector (4,)" in text
     assert m.spec()["layers"][0] == {"type": "conv2d", "channels": 4, "kernel": [3, 3], "stride": [1, 1],
                                      "padding": [1, 1], "dilation": [1, 1], "bias": True}
+
+
+def test_optengine_list_shows_every_layer_type(capsys):
+    from optengine.cli import main
+    from optengine.layers.program import KINDS
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("Layers ("):]
+    for kind in KINDS:
+        assert f"\n  {kind} " in section, kind
+    assert "channels='<required>'" in section and "stride='<kernel>'" in section

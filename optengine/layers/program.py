@@ -189,3 +189,45 @@ def compile_program(items, in_shape: Shape, loss_code: int, n_outputs: int) -> P
     af = np.array(floats + [0.0], dtype=np.float64)
     return Program(ai=ai, af=af, params=params, n_params=state["p"], n_ops=len(ops), acts_per_row=int(sum(acts)),
                    save_per_row=state["save"], tmp=[(op["tmprow"], op["tmpfixed"]) for op in ops])
+
+
+# -- for ``optengine list``: every layer type with its settings and defaults ---------------------------
+_REQUIRED = {"dense": {"units": 1}, "conv1d": {"channels": 1, "kernel": 1}, "conv2d": {"channels": 1, "kernel": 1},
+             "maxpool1d": {"kernel": 1}, "avgpool1d": {"kernel": 1}, "maxpool2d": {"kernel": 1},
+             "avgpool2d": {"kernel": 1}, "rnn": {"hidden_size": 1}, "gru": {"hidden_size": 1},
+             "lstm": {"hidden_size": 1}, "embedding_bag": {"dim": 1}}
+
+
+def _probe_shape(kind: str) -> Shape:
+    from .base import CHANNELS, SEQUENCE
+
+    if kind.endswith("2d"):
+        return Shape(CHANNELS, (1, 4, 4))
+    if kind.endswith("1d") or kind == "global_avg_pool":
+        return Shape(CHANNELS, (1, 4))
+    if kind in ("rnn", "gru", "lstm"):
+        return Shape(SEQUENCE, (2, 1))
+    if kind == "embedding_bag":
+        return Shape(BAG, (4,))
+    return Shape(VECTOR, (4,))
+
+
+def describe() -> dict:
+    """{layer type: {setting: default or "<required>"}} (``residual`` takes ``layers``; ``flatten`` nothing)."""
+    out = {}
+    for kind in sorted(PLANNERS):
+        plan = PLANNERS[kind]("model.layers[0]", {"type": kind, **_REQUIRED.get(kind, {})}, _probe_shape(kind))
+        settings = {k: ("<required>" if k in _REQUIRED.get(kind, {}) else v) for k, v in plan.spec.items()}
+        for k in _REQUIRED.get(kind, {}):
+            settings[k] = "<required>"
+        settings.pop("weight_layout", None)
+        settings.pop("type", None)
+        if "pool" in kind and "stride" in settings:
+            settings["stride"] = "<kernel>"
+        if kind in ("rnn", "gru", "lstm"):
+            settings.pop("input_size", None)
+            settings["input_size"] = 1
+        out[kind] = settings
+    out["flatten"] = {}
+    out["residual"] = {"layers": "<required>"}
+    return dict(sorted(out.items()))
