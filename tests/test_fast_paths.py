@@ -63,7 +63,7 @@ def test_blas_dense_gradient_equals_numpy_backprop_at_sweep_size(dtype, activati
     idx = rng.permutation(200)[:rows]
     grad = np.full_like(params, np.nan)
     ws = np.full(m.workspace_size(rows), np.nan, dtype=dtype)
-    loss = kernels.loss_grad(m.family, m.ai, m.af, params, X, y, np.zeros((1, 1), dtype), idx, grad, ws)
+    loss = kernels.loss_grad(m.family, m.ai, m.af, params, X, y, np.zeros((1, 1), dtype), idx, grad, ws, 0)
     want_loss, want = ref_loss_grad(params, X[idx], y[idx], SIZES, activation)
     tol = 2e-5 if dtype == "float32" else 1e-12
     assert loss == pytest.approx(want_loss, rel=tol)

@@ -80,7 +80,7 @@ def test_second_call_does_not_enter_the_compiler(name, compiler_entries):
                                       np.asarray(b[1] if isinstance(b, tuple) else b))
 
 
-@pytest.mark.parametrize("name", ["mlp", "rosenbrock"])
+@pytest.mark.parametrize("name", ["mlp", "rosenbrock", "cnn1d"])
 def test_same_numbers_as_the_trainers_dispatch(name):
     """``loss_and_grad`` and ``evaluate`` give bit for bit what ``kernels.loss_grad`` / ``evaluate``
     (the literal-family entry the trainer's code uses) give."""
@@ -90,7 +90,7 @@ def test_same_numbers_as_the_trainers_dispatch(name):
     idx = np.arange(Xk.shape[0])
     grad = np.zeros_like(params)
     loss = kernels.loss_grad(m.family, m.ai, m.af, params, Xk, yc, yr, idx, grad,
-                             np.empty(m.workspace_size(idx.size)))
+                             np.empty(m.workspace_size(idx.size)), 0)
     ev = kernels.evaluate(m.family, m.ai, m.af, params, Xk, yc, yr, np.empty(m.workspace_size(ROWS)), 512)
     got_loss, got_grad = m.loss_and_grad(params, X, y)
     assert got_loss == loss
@@ -100,7 +100,6 @@ def test_same_numbers_as_the_trainers_dispatch(name):
 
 def test_every_family_has_python_entries():
     assert set(kernels.LOSS_GRAD) == set(kernels.FAMILIES) == set(kernels.EVALUATE)
-    assert set(kernels.ROWS_FORWARD) == {kernels.CONV, kernels.RECURRENT}
 
 
 def test_benchmark_runs(capsys):

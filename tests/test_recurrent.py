@@ -257,7 +257,7 @@ def test_settings_come_from_the_dataset(sines):
     assert m.spec() == {"name": "rnn", "seq_len": 8, "input_size": 1, "hidden_size": 4, "n_outputs": 2,
                         "head": "last", "loss": "mse", "bidirectional": False}
     m = resolve_model({"name": "gru", "preset": "mnist1d"}, None)
-    assert m.seq_shape == (40, 1)
+    assert tuple(m.input_shape.dims) == (40, 1)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])

@@ -331,7 +331,8 @@ def test_float32_refuses_vocabularies_beyond_2_pow_24():
 
 
 def test_padded_matrix_size_guard(monkeypatch):
-    monkeypatch.setattr(sparse_model, "MAX_ELL_BYTES", 1000)
+    from optengine.layers import bag_rows
+    monkeypatch.setattr(bag_rows, "MAX_ELL_BYTES", 1000)
     m = sparse_logreg(vocab_size=200, n_classes=2)
     X = sp.csr_matrix(np.ones((2, 200)))
     with pytest.raises(ConfigError, match="longest document has 200 distinct tokens"):

@@ -49,7 +49,8 @@ class LayersModel(Model):
         return layer_specs(self.items)
 
     def param_shapes(self):
-        """[(name, shape), ...] in flat order, names as ``torch.nn.Sequential`` would give them."""
+        """[(name, shape), ...] in flat order, names as ``torch.nn.Sequential`` would give them (the ready-made models keep
+        the names they always had: ``conv0.weight``, ``head.bias``, ``weight_ih_l0``)."""
         return [(name, tuple(p.shape)) for name, p, _ in self.program.params]
 
     def unpack(self, params) -> dict:
@@ -106,13 +107,33 @@ class LayersModel(Model):
         except (TypeError, ValueError):
             raise ConfigError(field, f"must be a numeric array, got {type(X).__name__}") from None
         dims = tuple(self.input_shape.dims)
-        if A.ndim >= 2 and A.shape[1:] == dims:
+        full = f"(samples, {', '.join(map(str, dims))})"
+        if A.ndim not in (2, 1 + len(dims)):
+            raise ConfigError(field, f"wrong input rank: {self.name} takes a 2-D array (samples x {self.n_features})"
+                                     + (f" or an array {full}" if len(dims) > 1 else "")
+                                     + f", got {A.ndim}-D shape {A.shape}")
+        if A.ndim > 2:
+            if A.shape[1:] != dims:
+                raise ConfigError(field, f"must have shape {full} for this {self.name} (input {self.input_shape}), "
+                                         f"got {A.shape}{self._hint(int(np.prod(A.shape[1:])), A.shape[1:])}")
             A = A.reshape(A.shape[0], -1)
-        if A.ndim != 2 or A.shape[1] != self.n_features:
-            raise ConfigError(field, f"must have shape (samples, {self.n_features}) or (samples, "
-                                     f"{', '.join(map(str, dims))}) for this {self.name} (input {self.input_shape}), "
-                                     f"got {A.shape}")
+        elif A.shape[1] != self.n_features:
+            also = f" or {full}" if len(dims) > 1 else ""
+            raise ConfigError(field, f"must have {self.n_features} columns (shape (samples, {self.n_features}){also}) "
+                                     f"for this {self.name} (input {self.input_shape}), got {A.shape}"
+                                     f"{self._hint(A.shape[1], None)}")
         return np.ascontiguousarray(A)
+
+    def _hint(self, n_values, shape3):
+        """Why a sequence does not fit: its length, or a width that is not whole steps."""
+        if self.input_shape.kind != SEQUENCE:
+            return ""
+        T, D = self.input_shape.dims
+        if shape3 is not None:
+            return f" (sequence length mismatch: {shape3[0]} steps of {shape3[1]} inputs, built for {T} of {D})"
+        if n_values % D == 0:
+            return f" (sequence length mismatch: {n_values // D} steps of {D} inputs, built for seq_len={T})"
+        return f" ({n_values} values is not a whole number of steps of input_size={D})"
 
     def forward(self, params, X) -> np.ndarray:
         """Raw outputs (logits or predicted values), one row per sample (dropout off)."""

@@ -32,6 +32,18 @@ class DenseModel(Model):
     def workspace_size(self, rows: int) -> int:
         return dense.workspace_size(self.sizes, rows)
 
+    @property
+    def layers(self) -> list:
+        """The same network as a layer list: ``oe.model("sequential", layers=m.layers, ...)`` has the same
+        flat layout (W stored (in, out): ``weight_layout = "in_out"``) and gives the same loss and gradient
+        to float rounding. The dense family keeps its own kernel, shared with the CUDA trainer."""
+        out = []
+        for i, units in enumerate(self.sizes[1:]):
+            out.append({"type": "dense", "units": units, "bias": True, "weight_layout": "in_out"})
+            if i < len(self.sizes) - 2:
+                out.append({"type": self.activation})
+        return out
+
     def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
         """Weights by the model's scheme, drawn in float64 from ``seed`` then cast to ``dtype``.
 
