@@ -1,8 +1,10 @@
-"""Command line: ``optengine run | plan | report | list | train``.
+"""Command line: ``optengine run | plan | report | diagnose | export | list | train``.
 
 - ``run SPEC``: run (or resume) a sweep into ``results/<name>/``;
 - ``plan SPEC``: what a spec would run, without running it;
-- ``report DIR``: summary table, figures and report.md for a results folder;
+- ``report DIR``: summary table, rankings, diagnosis, figures, report.md and report.html for a results folder;
+- ``diagnose DIR``: every trial labelled (notes section 11) with its evidence and the remedy;
+- ``export DIR --csv``: the folder's tables as CSV files in ``DIR/export/``;
 - ``list``: rules, schedules, models and datasets with their settings;
 - ``train``: one pack from flags, printed (no spec file needed); ``--out FOLDER`` saves it as
   a results folder that ``report`` and ``oe.load`` read.
@@ -62,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="optengine", description="Numba-JIT optimizer experiments.")
     p.add_argument("--version", action="version", version=f"optengine {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", metavar="{run,plan,report,list,train}")
+    sub = p.add_subparsers(dest="command", metavar="{run,plan,report,diagnose,export,list,train}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     add = sub.add_parser
@@ -167,6 +169,22 @@ def _parser() -> argparse.ArgumentParser:
                           "final_val_metric (the test columns are shown beside the chosen configurations)")
     rep.add_argument("--mode", default=None, help="min or max (default: min for losses, max otherwise)")
     rep.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+    diag = sub.add_parser("diagnose", help="label every trial: diverged, oscillating, too slow, early plateau, "
+                                           "overfitting or healthy, with the evidence and the remedy",
+                          description="Apply the notes' debugging checklist (section 11) to every trial of a "
+                                      "results folder: a label from its curves, the numbers behind it and the "
+                                      "remedy. Thresholds: `python -c 'import optengine.diagnose as d; "
+                                      "help(d)'` or the README.")
+    diag.add_argument("folder", help="a results folder, e.g. results/quickstart")
+    diag.add_argument("--all", action="store_true", help="also list the healthy trials")
+    diag.add_argument("--label", default=None, help="only trials with this label, e.g. oscillating")
+
+    exp = sub.add_parser("export", help="write the folder's tables as CSV files (DIR/export/*.csv)",
+                         description="Write runs.csv, curves.csv and, when the folder has them, steps.csv and "
+                                     "trajectories.csv into DIR/export/.")
+    exp.add_argument("folder", help="a results folder, e.g. results/quickstart")
+    exp.add_argument("--csv", action="store_true", required=True, help="CSV files (the one format for now)")
     return p
 
 
@@ -210,7 +228,7 @@ def _options(command: str) -> set:
 
 
 # fields of run_sweep / plan / report errors that are their command's options
-_OPTION_FIELDS = ("out", "jobs", "backend", "scheduler", "pack_size", "device", "metric", "mode")
+_OPTION_FIELDS = ("out", "jobs", "backend", "scheduler", "pack_size", "device", "metric", "mode", "label")
 
 
 def _key_values(items, flag):
@@ -478,6 +496,52 @@ def _cmd_report(a) -> int:
     return 0
 
 
+def _cmd_diagnose(a) -> int:
+    import textwrap
+
+    import pandas as pd
+
+    from .diagnose import CHECKLIST, LABELS, diagnose
+    from .errors import check_choice
+    from .report import load_side_table
+    from .results import load
+
+    if a.label is not None:
+        check_choice("label", a.label, (*LABELS, "undetermined", "failed"))
+    runs, curves = load(a.folder)
+    if runs.empty:
+        print(f"{a.folder}: no finished trials yet")
+        return 0
+    d = diagnose(runs, curves, load_side_table(a.folder, "steps"))
+    view = d.merge(runs[["trial_id", "optimizer", "lr", "seed"]], on="trial_id")
+    counts = view["label"].value_counts()
+    print(f"{len(view)} trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    shown = view if a.all else view[view["label"] != "healthy"]
+    if a.label is not None:
+        shown = view[view["label"] == a.label]
+    for label in [*LABELS, "undetermined", "failed"]:
+        rows = shown[shown["label"] == label]
+        if not len(rows):
+            continue
+        print(f"\n{label} ({len(rows)}): {CHECKLIST.get(label, rows['remedy'].iloc[0])}")
+        for r in rows.itertuples():
+            print(f"  {r.trial_id}  {r.optimizer} lr={r.lr:g} seed={r.seed}")
+            print(textwrap.fill(r.evidence, 110, initial_indent="    ", subsequent_indent="    "))
+            if label != "healthy":
+                print(textwrap.fill("remedy: " + r.remedy, 110, initial_indent="    ", subsequent_indent="      "))
+    if not len(shown) and not a.all:
+        print("every trial is healthy")
+    return 0
+
+
+def _cmd_export(a) -> int:
+    from .report import export_csv
+
+    paths = export_csv(a.folder)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -487,7 +551,7 @@ def main(argv=None) -> int:
     from .errors import ConfigError
 
     commands = {"train": _cmd_train, "list": _cmd_list, "run": _cmd_run, "plan": _cmd_plan,
-                "report": _cmd_report}
+                "report": _cmd_report, "diagnose": _cmd_diagnose, "export": _cmd_export}
     try:
         return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head` and the like

@@ -110,8 +110,8 @@ def test_figures_and_report_are_written(tmp_path):
     for name, fn in [("a.png", lambda p: plots.plot_lr_sensitivity(runs, p)),
                      ("b.png", lambda p: plots.plot_best_curves(runs, curves, p)),
                      ("c.png", lambda p: plots.plot_lr_batch_heatmap(runs, p, optimizer="adam"))]:
-        path = fn(tmp_path / name)
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        fig = fn(tmp_path / name)  # every plot function returns its figure, and writes the PNG when given a path
+        assert hasattr(fig, "savefig") and (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     folder = tmp_path / "res"
     folder.mkdir()
     (folder / "sweep.json").write_text(json.dumps({"format": 1, "name": "t", "trials": len(runs), "spec": {}}))
@@ -120,7 +120,8 @@ def test_figures_and_report_are_written(tmp_path):
     assert "sweep t: 16 trials (15 ok, 1 diverged, 0 failed)" in text
     assert "1/8" in text  # adam: one of its 8 trials diverged
     names = {p.name for p in (folder / "figures").iterdir()}
-    assert names == {"lr_sensitivity.png", "best_curves.png", "lr_batch_heatmap.png"}
+    assert names == {"lr_sensitivity.png", "best_curves.png", "lr_batch_heatmap.png", "train_val.png",
+                     "grad_norm.png", "lr_schedule.png"}
     assert "lr_batch_heatmap.png" in (folder / "report.md").read_text()
 
 
@@ -175,7 +176,7 @@ def test_report_says_chosen_on_validation_reported_on_test(tmp_path, monkeypatch
     assert "chosen on validation, reported on test" in text
     header = next(line for line in text.splitlines() if line.startswith("optimizer"))
     assert header.split() == ["optimizer", "lr", "batch_size", "final_val_loss", "final_val_metric", "final_test_loss",
-                              "final_test_metric", "seeds", "diverged", "or", "failed"]
+                              "final_test_metric", "seeds", "diverged", "or", "failed", "diagnosis"]
     sgd = next(line for line in text.splitlines() if line.startswith("sgd"))
     assert "1.331 ± 0.021" in sgd
     assert "no test split" not in text  # these results have one

@@ -264,3 +264,74 @@ def test_train_prints_compile_time_and_why_a_trial_diverged(capsys):
     assert "compiling or loading the kernels" in out
     line = next(x for x in out.splitlines() if x.startswith("diverged: "))
     assert "sgd lr=10000 seed=0: loss" in line and "x starting loss" in line and "at step" in line
+
+
+# -- diagnose, export, report.html ---------------------------------------------------------------------
+
+def _small_folder(tmp_path, capsys):
+    out = tmp_path / "small"
+    assert main(["train", "--hidden", "8", "--dataset", "iris", "--optimizer", "sgd", "--lr", "50,0.1",
+                 "--epochs", "6", "--batch-size", "16", "--out", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+def test_diagnose_lists_problems_with_evidence_and_remedy(tmp_path, capsys):
+    out = _small_folder(tmp_path, capsys)
+    assert main(["diagnose", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("2 trials: ") and "diverged (1): Loss diverges quickly -> lower learning rate" in text
+    assert "sgd lr=50 seed=0" in text and "stopped at step" in text and "remedy: " in text
+    assert "lr=0.1 seed=0" not in text  # the healthy trial is listed with --all only
+    assert main(["diagnose", str(out), "--all"]) == 0
+    assert "lr=0.1 seed=0" in capsys.readouterr().out
+    assert main(["diagnose", str(out), "--label", "oscilating"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optengine: error: --label: ") and "oscillating" in err
+
+
+def test_report_writes_a_self_contained_html_page(tmp_path, capsys):
+    out = _small_folder(tmp_path, capsys)
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"{out / 'report.html'}" in text and "diagnosis" in text and "Search budget per rule" in text
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") >= 4
+    assert 'src="figures/' not in page and "<table>" in page and "Diagnosis" in page and "Rankings" in page
+    assert "report.html" in (out / ".optengine-manifest").read_text()
+
+
+def test_export_csv_writes_the_tables_named_in_the_manifest(tmp_path, capsys):
+    import pandas as pd
+
+    out = _small_folder(tmp_path, capsys)
+    assert main(["export", str(out), "--csv"]) == 0
+    assert "runs.csv" in capsys.readouterr().out
+    runs = pd.read_csv(out / "export" / "runs.csv")
+    curves = pd.read_csv(out / "export" / "curves.csv")
+    loaded_runs, loaded_curves = oe.load(out)
+    assert len(runs) == len(loaded_runs) == 2 and len(curves) == len(loaded_curves)
+    assert {"export/runs.csv", "export/curves.csv"} <= set((out / ".optengine-manifest").read_text().split())
+    with pytest.raises(SystemExit) as e:  # the format must be named (argparse's usage error)
+        main(["export", str(out)])
+    assert e.value.code == 2 and "--csv" in capsys.readouterr().err
+
+
+def test_diagnose_and_export_refuse_foreign_folders(tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    for argv in (["diagnose", str(foreign)], ["export", str(foreign), "--csv"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "not an optengine results folder" in err and "Traceback" not in err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_export_names_the_file_it_cannot_write(tmp_path, capsys):
+    out = _small_folder(tmp_path, capsys)
+    (out / "export").mkdir()
+    with _read_only(out / "export"):
+        assert main(["export", str(out), "--csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(out / "export" / "runs.csv") in err and "cannot write" in err, err
