@@ -145,12 +145,23 @@ def adamw_init(theta):
     return adam_init(theta)
 
 
-def adamw_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, l2=0.0, amsgrad=False):
-    """Seed 5.4: theta = theta - eta*m_hat/(sqrt(v_hat)+eps) - eta*weight_decay*theta_t."""
+def adamw_step(theta, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, l2=0.0, amsgrad=False,
+               schedule_decay=False, base_lr=None):
+    """Seed 5.4: theta = theta - eta*m_hat/(sqrt(v_hat)+eps) - eta*weight_decay*theta_t.
+
+    ``schedule_decay``: Loshchilov & Hutter 2019, Algorithm 2 (AdamW), line 12:
+    theta_t = theta_{t-1} - eta_t (alpha m_hat / (sqrt(v_hat) + eps) + lambda theta_{t-1}), with alpha the
+    base learning rate ``base_lr`` (default: ``lr``, a constant schedule) and eta_t = lr / alpha the
+    schedule multiplier."""
     g = _coupled(theta, g, l2)
     m, v, m_hat, v_hat, t = _adam_moments(g, state, beta1, beta2)
     vmax, v_hat = _amsgrad(state, v, t, beta2, amsgrad)
-    new = theta - lr * m_hat / (np.sqrt(v_hat) + eps) - lr * weight_decay * theta
+    if schedule_decay:
+        alpha = lr if base_lr is None else base_lr
+        eta = lr / alpha
+        new = theta - eta * (alpha * m_hat / (np.sqrt(v_hat) + eps) + weight_decay * theta)
+    else:
+        new = theta - lr * m_hat / (np.sqrt(v_hat) + eps) - lr * weight_decay * theta
     return new, {"m": m, "v": v, "vmax": vmax, "t": t}
 
 

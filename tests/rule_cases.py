@@ -41,7 +41,9 @@ def _nesterov(h):
 def _adam(h):
     kw = {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"], "amsgrad": bool(h["amsgrad"])}
     if "weight_decay" in h:  # AdamW: torch has no coupled l2 beside its decoupled weight_decay
-        return None if h["l2"] else kw | {"weight_decay": h["weight_decay"]}
+        # schedule_decay (Loshchilov & Hutter) at a constant lr is torch's AdamW with weight_decay / lr
+        wd = h["weight_decay"] / h["lr"] if h.get("schedule_decay") else h["weight_decay"]
+        return None if h["l2"] else kw | {"weight_decay": wd}
     return kw | {"weight_decay": h["l2"]}
 
 
@@ -58,7 +60,8 @@ ROWS = {
     "adam": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}, {"lr": 0.01, "amsgrad": True},
                        {"lr": 0.02, "beta2": 0.9, "amsgrad": True, "l2": 0.01}), torch=("Adam", _adam)),
     "adamw": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "weight_decay": 0.1},
-                        {"lr": 0.01, "weight_decay": 0.0, "l2": 0.02}, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+                        {"lr": 0.01, "weight_decay": 0.0, "l2": 0.02}, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1},
+                        {"lr": 0.01, "weight_decay": 0.001, "schedule_decay": True}),
                  torch=("AdamW", _adam)),
     "nadam": Row(0.01, ({"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "momentum_decay": 0.01},),
                  torch=("NAdam", lambda h: {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"],

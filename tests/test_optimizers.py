@@ -176,6 +176,31 @@ def test_lr_override(name):
     assert worst[0] <= tol and worst[1] <= tol, worst
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_adamw_schedule_decay_follows_the_schedule_multiplier(dtype, tol):
+    """schedule_decay (Loshchilov & Hutter): under a schedule lr_t = eta_t * lr the decay is eta_t * weight_decay
+    * theta, not lr_t * weight_decay * theta; the Adam part still takes lr_t."""
+    base, wd = 0.01, 0.05
+    opt = O.optimizer("adamw", lr=base, weight_decay=wd, schedule_decay=True)
+    theta_k = PROBLEM.theta0.astype(dtype)
+    theta_r = PROBLEM.theta0.copy()
+    state_k, state_r = opt.init(theta_k), R.init("adamw", theta_r)
+    worst = np.zeros(2)
+    for t in range(1, STEPS + 1):
+        lr_t = base * (0.5 + 0.5 * np.cos(np.pi * t / STEPS)) + 1e-5  # a cosine schedule
+        opt.step(theta_k, PROBLEM.grad(theta_k, t), state_k, lr=lr_t)
+        theta_r, state_r = R.step("adamw", theta_r, PROBLEM.grad(theta_r, t), state_r, lr=lr_t, weight_decay=wd,
+                                  schedule_decay=True, base_lr=base)
+        worst = np.maximum(worst, rel_errors(theta_k, theta_r))
+    assert worst[0] <= tol and worst[1] <= tol, worst
+    # and it is not the torch parameterisation: at the same settings that one ends elsewhere
+    theta_t, state_t = PROBLEM.theta0.copy(), R.init("adamw", PROBLEM.theta0)
+    for t in range(1, STEPS + 1):
+        lr_t = base * (0.5 + 0.5 * np.cos(np.pi * t / STEPS)) + 1e-5
+        theta_t, state_t = R.step("adamw", theta_t, PROBLEM.grad(theta_t, t), state_t, lr=lr_t, weight_decay=wd)
+    assert rel_errors(theta_t, theta_r)[0] > 1e-3
+
+
 def test_lr_override_does_not_change_stored_lr():
     opt = O.optimizer("sgd", lr=0.1)
     p = np.ones(4)

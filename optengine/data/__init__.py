@@ -28,6 +28,8 @@ synthetic_text           1280      320     400     of n_docs=2000 (stratified)
 text_npz                 64%       16%     20%     of the file's documents (stratified)
 sines, ar2, mackey_glass 1248      320     400     windows of n_steps=2000 (1280 / 320 / 400 steps;
                                                    window 32, horizon 1), in time order
+quadratic_deep           1000      896     896     DeepOBS's draws (seeds 42 / 44 / 43); val and test cut
+                                                   to whole batches of eval_batch=128, as DeepOBS scores them
 file                     64%       16%     20%     of the rows; or as given (split_column, or the
                                                    .npz arrays X_val, y_val, X_test, y_test)
 arrays                   64%       16%     20%     of X, y; or as given (X_val, y_val, X_test, y_test)
@@ -42,6 +44,7 @@ from optengine.errors import ConfigError, check_choice, check_keys
 
 from .arrays import from_arrays
 from .dataset import Dataset, make_dataset
+from .deepobs import quadratic_deep
 from .files import load_file
 from .mnist1d import load_mnist1d
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
@@ -89,6 +92,8 @@ _BUILDERS = {
                  "train / val / test in time order (64% / 16% / 20% of n_steps)"),
     "mackey_glass": (mackey_glass, "time series: Mackey-Glass delay equation, windows -> next values; "
                                    "train / val / test in time order (64% / 16% / 20% of n_steps)"),
+    "quadratic_deep": (quadratic_deep, "DeepOBS quadratic_deep data: x ~ N(0, 0.6^2 I_100), numpy RandomState seeds "
+                                       "42 / 44 / 43; 1000 / 896 / 896 (val and test cut to whole batches of 128)"),
     "file": (load_file, "your .csv / .parquet / .npz file; splits as the file gives them "
                         "(split_column, or .npz X_val/X_test), else 64% / 16% / 20% of the rows"),
     "arrays": (from_arrays, "your in-memory numpy arrays; X_val/X_test as given, else carved: "

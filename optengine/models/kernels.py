@@ -4,9 +4,10 @@ Every family provides ``loss_grad`` (mean mini-batch loss, gradient written in p
 ``evaluate`` ((mean loss, metric) over a whole split).
 
 Family codes: DENSE 0 (linear/softmax regression, mlp: ``models/dense.py``, the fast path shared with
-the CUDA trainer), SURFACE 1 (the 2-D test functions), LAYERS 5 (every layer model: ``sequential``
-and the ready-made ``cnn1d``, ``rnn``, ``gru``, ``sparse_logreg``, run by ``layers/driver.py``). Codes
-2-4 belonged to the per-family CNN, recurrent and sparse kernels the layer engine replaced.
+the CUDA trainer), SURFACE 1 (the 2-D test functions), QUADRATIC 2 (DeepOBS's ``quadratic_deep``:
+``models/quadratic.py``), LAYERS 5 (every layer model: ``sequential`` and the ready-made ``cnn1d``,
+``rnn``, ``gru``, ``sparse_logreg``, run by ``layers/driver.py``). Codes 2-4 belonged to the
+per-family CNN, recurrent and sparse kernels the layer engine replaced; 3 and 4 are free.
 
 The family is a compile-time constant: ``loss_grad`` and ``evaluate`` ask numba for it as a literal
 (``numba.literally``), and the overloads below pick that family's functions, so a trainer for MLPs
@@ -23,10 +24,11 @@ from numba.extending import overload
 from ..jit import kernel
 from ..layers.driver import layers_evaluate, layers_loss_grad
 from .dense import dense_evaluate, dense_loss_grad
+from .quadratic import quadratic_evaluate, quadratic_loss_grad
 from .surfaces import surface_evaluate, surface_loss_grad
 
-DENSE, SURFACE, LAYERS = 0, 1, 5
-FAMILIES = (DENSE, SURFACE, LAYERS)
+DENSE, SURFACE, QUADRATIC, LAYERS = 0, 1, 2, 5
+FAMILIES = (DENSE, SURFACE, QUADRATIC, LAYERS)
 
 
 def _family_of(family):
@@ -54,6 +56,9 @@ def _family_loss_grad(family, ai, af, theta, X, yc, yr, idx, grad, ws, key):
     if code == SURFACE:
         return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws, key: surface_loss_grad(ai, af, theta, X, idx,
                                                                                                grad)
+    if code == QUADRATIC:
+        return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws, key: quadratic_loss_grad(ai, af, theta, X,
+                                                                                                 idx, grad, ws)
     if code == LAYERS:
         return lambda family, ai, af, theta, X, yc, yr, idx, grad, ws, key: layers_loss_grad(
             ai, af, theta, X, yc, yr, idx, grad, ws, key)
@@ -68,6 +73,8 @@ def _family_evaluate(family, ai, af, theta, X, yc, yr, ws, chunk):
         raise TypeError(f"the model family must be a compile-time literal in {FAMILIES}, got {family}")
     if code == SURFACE:
         return lambda family, ai, af, theta, X, yc, yr, ws, chunk: surface_evaluate(ai, af, theta)
+    if code == QUADRATIC:
+        return lambda family, ai, af, theta, X, yc, yr, ws, chunk: quadratic_evaluate(ai, af, theta, X, ws)
     if code == LAYERS:
         return lambda family, ai, af, theta, X, yc, yr, ws, chunk: layers_evaluate(ai, af, theta, X, yc, yr, ws,
                                                                                    chunk)
@@ -103,6 +110,11 @@ def surface_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws, key):
 
 
 @kernel
+def quadratic_loss_grad_entry(ai, af, theta, X, yc, yr, idx, grad, ws, key):
+    return family_loss_grad(QUADRATIC, ai, af, theta, X, yc, yr, idx, grad, ws, key)
+
+
+@kernel
 def dense_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
     return family_evaluate(DENSE, ai, af, theta, X, yc, yr, ws, chunk)
 
@@ -112,5 +124,12 @@ def surface_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
     return family_evaluate(SURFACE, ai, af, theta, X, yc, yr, ws, chunk)
 
 
-LOSS_GRAD = {DENSE: dense_loss_grad_entry, SURFACE: surface_loss_grad_entry, LAYERS: layers_loss_grad}
-EVALUATE = {DENSE: dense_evaluate_entry, SURFACE: surface_evaluate_entry, LAYERS: layers_evaluate}
+@kernel
+def quadratic_evaluate_entry(ai, af, theta, X, yc, yr, ws, chunk):
+    return family_evaluate(QUADRATIC, ai, af, theta, X, yc, yr, ws, chunk)
+
+
+LOSS_GRAD = {DENSE: dense_loss_grad_entry, SURFACE: surface_loss_grad_entry, QUADRATIC: quadratic_loss_grad_entry,
+             LAYERS: layers_loss_grad}
+EVALUATE = {DENSE: dense_evaluate_entry, SURFACE: surface_evaluate_entry, QUADRATIC: quadratic_evaluate_entry,
+            LAYERS: layers_evaluate}

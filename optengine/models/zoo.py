@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_number
-from . import dense, kernels, surfaces
+from . import dense, kernels, quadratic, surfaces
 from .base import EVAL_CHUNK, Model
 from .sparse_model import sparse_logreg
 from .sequence_models import cnn1d, gru, rnn
@@ -124,6 +124,41 @@ class SurfaceModel(Model):
         return self.value(*self._check_params(params))
 
 
+class QuadraticModel(Model):
+    """DeepOBS's noisy quadratic 0.5 (theta - x)^T Q (theta - x) (``models/quadratic.py``).
+
+    A regression-shaped model for the trainer's plumbing: its dataset (``quadratic_deep``) has one
+    all-zero target column, which the kernels ignore; the metric is 0 (no accuracy, as in DeepOBS)."""
+
+    family = kernels.QUADRATIC
+    task = "regression"
+    metric = "none"
+
+    def __init__(self, name, spec, dim, seed):
+        Q, self.eigenvalues = quadratic.deepobs_hessian(dim, seed)
+        self.hessian = Q
+        super().__init__(name, spec, np.array([dim], dtype=np.int64), np.ascontiguousarray(Q.ravel()), dim, dim, 1)
+
+    def workspace_size(self, rows: int) -> int:
+        return self.n_params
+
+    def init(self, seed: int = 0, dtype=np.float64) -> np.ndarray:
+        """The vector of ones (DeepOBS's ``constant_initializer(1.0)``), whatever the seed."""
+        seed, dtype = self.check_init_args(seed, dtype)
+        return np.ones(self.n_params, dtype=dtype)
+
+    def prepare(self, X, y, dtype, field: str = "X"):
+        if y is None:
+            y = np.zeros((np.shape(X)[0], 1))
+        return super().prepare(X, y, dtype, field)
+
+    def forward(self, params, X) -> np.ndarray:
+        """Each row's loss 0.5 (theta - x)^T Q (theta - x), as a one-column output."""
+        params = self._check_params(params)
+        d = params.astype(np.float64)[None, :] - self.features(X, np.float64)
+        return (0.5 * np.einsum("ij,jk,ik->i", d, self.hessian, d))[:, None]
+
+
 # -- constructors -----------------------------------------------------------------
 
 def _sizes(field, sizes):
@@ -225,6 +260,15 @@ def noisy_quadratic(scales=(1.0, 1.0), start=(2.0, 2.0), noise=1.0, init_scale=0
                     {"scales": h})
 
 
+def quadratic_deep(dim=quadratic.DIM, seed=quadratic.DEEPOBS_SEED):
+    """DeepOBS's quadratic_deep: 0.5 (theta - x)^T Q (theta - x), Q with 90% eigenvalues in (0, 1) and 10% in
+    (30, 60), a random rotation from RandomState(seed); theta starts at ones. Train it on dataset
+    ``quadratic_deep`` (batch 128, 100 epochs in DeepOBS)."""
+    dim = check_number("model.dim", dim, low=2, high=2000, integer=True)
+    seed = check_number("model.seed", seed, low=0, high=2**32 - 1, integer=True)
+    return QuadraticModel("quadratic_deep", {"dim": dim, "seed": seed}, dim, seed)
+
+
 MODELS = {
     "linear_regression": linear_regression,
     "softmax_regression": softmax_regression,
@@ -234,6 +278,7 @@ MODELS = {
     "ravine": ravine,
     "beale": beale,
     "noisy_quadratic": noisy_quadratic,
+    "quadratic_deep": quadratic_deep,
     "cnn1d": cnn1d,
     "rnn": rnn,
     "gru": gru,

@@ -49,8 +49,9 @@ RANGES = {
     "dampening": (0.0, 1.0, False, False, "[0, 1]"),
     "rho": (0.0, 1.0, False, True, "[0, 1)"),
     "momentum_decay": (0.0, None, False, False, "[0, inf)"),
+    "schedule_decay": (0.0, 1.0, False, False, "false or true"),
 }
-FLAGS = ("amsgrad",)  # hyperparameters that are booleans (stored as 0.0 / 1.0)
+FLAGS = ("amsgrad", "schedule_decay")  # hyperparameters that are booleans (stored as 0.0 / 1.0)
 
 
 @dataclass(frozen=True)
