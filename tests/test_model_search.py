@@ -3,7 +3,11 @@ the seed, resume (interrupted mid-search, mid-round, without search.json), error
 plan, and that TPE does better than its first random round."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -133,6 +137,31 @@ def test_resume_after_whole_rounds_and_without_the_search_record(reference, tmp_
     assert run_sweep(write(tmp_path), out, backend="sequential")["trial_id"].tolist() == ref["trial_id"].tolist()
 
 
+def test_resume_after_kill_9_mid_round_equals_an_uninterrupted_search(reference, tmp_path):
+    out_ref, ref = reference
+    out = tmp_path / "o"
+    args = [sys.executable, "-m", "optengine.cli", "run", write(tmp_path), "--out", out, "--backend", "sequential",
+            "--pack-size", "1", "--no-progress"]
+    proc = subprocess.Popen(list(map(str, args)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # round 0 is 8 packs of one trial: kill in round 1
+        if len(list((out / "runs").glob("part-*.parquet"))) >= 10 or proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = len(list((out / "runs").glob("part-*.parquet")))
+    assert 10 <= saved < 18, "the run should have been killed mid-search"
+    done = subprocess.run([sys.executable, "-m", "optengine.cli", "run", str(write(tmp_path)), "--out", str(out),
+                           "--backend", "sequential", "--no-progress"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "rounds of the tpe search on record" in done.stderr
+    runs = run_sweep(write(tmp_path), out, backend="sequential")  # a no-op: all saved
+    pd.testing.assert_frame_equal(metrics(runs), metrics(ref))
+    assert [r["asked"] for r in rounds(out)] == [r["asked"] for r in rounds(out_ref)]
+
+
 SURFACE = """
 name = "tpe_surface"
 [model]
@@ -170,6 +199,27 @@ def test_tpe_does_better_than_its_first_random_round(tmp_path):
         for a, told in zip(r["asked"], r["told"]):
             assert told["state"] == ("COMPLETE" if status[a["trial_ids"][0]] == "ok" else "PRUNED")
     assert any(s == "diverged" for s in status.values())  # lr up to 1e-2 on Rosenbrock: some do
+
+
+@pytest.mark.parametrize("kind, needs", [("optuna_random", "optuna"), ("gp", "torch"), ("cmaes", "cmaes")])
+def test_other_samplers_resume_exactly(tmp_path, monkeypatch, kind, needs):
+    """CMA-ES keeps its state in the trials' system attributes: search.json records them."""
+    pytest.importorskip(needs)
+    text = (SURFACE.replace('kind = "tpe"', f'kind = "{kind}"').replace("trials = 40", "trials = 12")
+            .replace("batch = 10", "batch = 4").replace("epochs = 200", "epochs = 20"))
+    ref = run_sweep(write(tmp_path, text), tmp_path / "ref", backend="sequential")
+
+    def stop(k):
+        if k == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_search, "_after_round", stop)
+    with pytest.raises(Interrupted):
+        run_sweep(write(tmp_path, text), tmp_path / "o", backend="sequential")
+    monkeypatch.setattr(model_search, "_after_round", None)
+    runs = run_sweep(write(tmp_path, text), tmp_path / "o", backend="sequential")
+    pd.testing.assert_frame_equal(metrics(runs), metrics(ref))
+    assert len(runs) == 12 and runs["trial_id"].is_unique
 
 
 # -- errors and plan ----------------------------------------------------------------------------------------
