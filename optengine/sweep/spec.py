@@ -13,6 +13,7 @@ Format (DESIGN.md)::
     [schedule.step]    step_size = 100                 # per-schedule settings and axes
     [clip]       norm = ["none", 1.0]                  # and/or value = [...]
     [search]     kind = "random", trials = 50, seed = 0, lr = { log_uniform = [1e-4, 1e-1] }
+                 # or kind = "tpe" | "gp" | "cmaes" | "optuna_random", batch = 8, objective = "final_val_loss"
 
 Every list in ``[train]``, ``[optimizer]``, ``[schedule]``, ``[clip]`` and ``seeds`` is a grid
 axis. A setting a rule (or schedule) does not take is not an axis for it. ``[model]`` and
