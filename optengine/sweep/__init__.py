@@ -2,7 +2,8 @@
 
 ``spec.py`` parses and validates, ``expand.py`` makes the trials (grid or random search),
 ``packs.py`` groups them, ``worker.py`` trains one pack, ``runner.py`` runs and resumes,
-``plan.py`` describes a sweep without running it.
+``plan.py`` describes a sweep without running it, ``model_search.py`` runs ``[search] kind = "tpe"``
+(and Optuna's other samplers) in rounds of packs.
 """
 
 from ..lazy_names import install as _install_lazy_names

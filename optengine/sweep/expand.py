@@ -21,12 +21,15 @@ from ..optimizers import RULE_HYPER
 from ..settings import TrialSettings, canonical_hyper
 from ..schedules import COMMON_PARAMS, KIND_PARAMS
 from .problems import Problems
-from .spec import Spec
+from .spec import Spec, is_model_search
 from .trial import Trial
 
 
 def expand(spec: Spec) -> list[Trial]:
     """Every trial of the spec, in a fixed order; raises SpecError for settings that clash (e.g. lr_min > lr)."""
+    if is_model_search(spec):
+        raise ConfigError("search.kind", f"{spec.search['kind']} search chooses its configurations as results "
+                                         "arrive; run it with run_sweep (or see them with plan)")
     p = Problems()
     trials: dict[str, Trial] = {}
     configs = _random_configs(spec) if spec.search else _grid_configs(spec)

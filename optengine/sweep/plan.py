@@ -12,7 +12,7 @@ from .environment import cores
 from .expand import expand
 from .packs import default_pack_size, make_packs
 from .preflight import check_run_options, preflight
-from .spec import load_spec
+from .spec import is_model_search, load_spec
 
 
 def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int = 5,
@@ -21,6 +21,10 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
     ``overrides`` as ``run_sweep``'s."""
     spec = load_spec(spec, overrides=overrides)
     jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
+    if is_model_search(spec):
+        from .model_search import plan_info
+
+        return plan_info(spec, jobs or cores(), pack_size)
     trials = expand(spec)
     largest = preflight(spec, trials, pack_size)
     jobs = jobs or cores()
@@ -55,6 +59,10 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
 
 
 def format_plan(info: dict) -> str:
+    if info.get("rounds"):
+        from .model_search import format_model_plan
+
+        return "\n".join(format_model_plan(info))
     lines = [f"sweep {info['name']}: {info['trials']} trials in {info['packs']} packs "
              f"(sizes {min(info['pack_sizes'], default=0)}-{max(info['pack_sizes'], default=0)}) "
              f"for {info['jobs']} worker(s)"]

@@ -47,7 +47,7 @@ from .expand import expand
 from .packs import default_pack_size, make_packs
 from .preflight import check_run_options, preflight
 from .progress import Progress
-from .spec import Spec, load_spec
+from .spec import Spec, is_model_search, load_spec
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack, run_pack_isolated
 from .repair import move_aside
@@ -84,6 +84,12 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
     if scheduler is not None and backend != "dask":
         raise ConfigError("scheduler", f"is only used with backend \"dask\" (backend is {backend!r})")
     jobs, pack_size = check_run_options(spec, jobs, pack_size, device)
+    if is_model_search(spec):  # configurations chosen as results arrive: rounds of packs (model_search.py)
+        from .model_search import run_search
+
+        return run_search(spec, out, jobs=jobs, backend=backend, scheduler=scheduler, fresh=fresh,
+                          pack_size=pack_size, progress=progress, retry_failed=retry_failed, messages=messages,
+                          repair=repair)
     trials = expand(spec)
     folder = Path(out) if out is not None else Path(RESULTS_ROOT) / spec.name
     _check_folder(folder, spec, fresh)

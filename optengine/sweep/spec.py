@@ -13,6 +13,7 @@ Format (DESIGN.md)::
     [schedule.step]    step_size = 100                 # per-schedule settings and axes
     [clip]       norm = ["none", 1.0]                  # and/or value = [...]
     [search]     kind = "random", trials = 50, seed = 0, lr = { log_uniform = [1e-4, 1e-1] }
+                 # or kind = "tpe" | "gp" | "cmaes" | "optuna_random", batch = 8, objective = "final_val_loss"
 
 Every list in ``[train]``, ``[optimizer]``, ``[schedule]``, ``[clip]`` and ``seeds`` is a grid
 axis. A setting a rule (or schedule) does not take is not an axis for it. ``[model]`` and
@@ -170,7 +171,7 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
             if not rule_axes.get(rule, {}).get("lr"):
                 where = "optimizer.lr" if len(rules) == 1 else f"optimizer.lr (or optimizer.{rule}.lr)"
                 p.add(where, f"required for {rule}: a learning rate or a list of them, numbers in (0, inf)")
-    elif search["kind"] == "random":
+    elif search["kind"] == "random" or search["kind"] in MODEL_KINDS:
         for rule in rules:
             if not rule_axes.get(rule, {}).get("lr") and not _has_dist(search, rule, "lr"):
                 p.add("optimizer.lr", f"required for {rule}: give a list or a [search] distribution for lr")
@@ -466,7 +467,14 @@ def _clip(table, p: Problems) -> list:
 
 DISTS = ("uniform", "log_uniform", "int_uniform", "choice")
 SEARCH_KEYS = ("kind", "trials", "seed")
-SEARCH_KINDS = ("grid", "random")
+# model-based search through Optuna (sweep/model_search.py): kind -> the modules it needs
+MODEL_KINDS = {"tpe": ("optuna",), "gp": ("optuna", "torch"), "cmaes": ("optuna", "cmaes"),
+               "optuna_random": ("optuna",)}
+MODEL_KEYS = ("batch", "objective", "direction")
+OBJECTIVES = ("final_val_loss", "best_val_loss", "final_val_metric")  # validation columns (analysis.RANK_METRICS)
+DIRECTIONS = ("maximize", "minimize")
+DEFAULT_BATCH = 8
+SEARCH_KINDS = ("grid", "random", *MODEL_KINDS)
 ALIASES = {**{h: f"optimizer.{h}" for h in HYPER}, "batch_size": "train.batch_size", "epochs": "train.epochs",
            "name": "optimizer.name"}
 
@@ -485,16 +493,25 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
         if extra:
             p.add(f"search.{extra[0]}", "only random search takes trials, seed and distributions")
         return None
-    out = {"kind": "random", "trials": 0, "seed": 0, "dists": {}}
+    if kind not in SEARCH_KINDS:
+        kind = "random"  # reported above; the rest is still checked
+    out = {"kind": kind, "trials": 0, "seed": 0, "dists": {}}
+    what = "random search" if kind == "random" else f"{kind} search"
     if "trials" not in table:
-        p.add("search.trials", "required for random search: how many configurations to sample, an integer >= 1")
+        p.add("search.trials", f"required for {what}: how many configurations to sample, an integer >= 1")
     else:
         with p.at():
             out["trials"] = check_number("search.trials", table["trials"], low=1, high=1_000_000, integer=True)
     with p.at():
         out["seed"] = check_number("search.seed", table.get("seed", 0), low=0, high=2**63 - 1, integer=True)
+    if kind in MODEL_KINDS:
+        _model_search(table, kind, out, p)
+    else:
+        for key in MODEL_KEYS:
+            if key in table:
+                p.add(f"search.{key}", f"only model-based search ({', '.join(MODEL_KINDS)}) takes {key}")
     flat = {}
-    _flatten({k: v for k, v in table.items() if k not in SEARCH_KEYS}, "", flat, p)
+    _flatten({k: v for k, v in table.items() if k not in (*SEARCH_KEYS, *MODEL_KEYS)}, "", flat, p)
     for path, dist in flat.items():
         canon = ALIASES.get(path, path)
         with p.at():
@@ -502,6 +519,50 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
     if "clip.norm" in out["dists"] and "clip.value" in out["dists"]:
         p.add("search.clip", "sample clip.norm or clip.value, not both")
     return out
+
+
+def _model_search(table, kind, out, p) -> None:
+    """``batch``, ``objective`` and ``direction`` of a model-based search, and its packages (before any work)."""
+    missing = [m for m in MODEL_KINDS[kind] if module_missing(m)]
+    if missing:
+        extra = "optengine[optuna]" if missing == ["optuna"] else " ".join(
+            "optengine[optuna]" if m == "optuna" else m for m in missing)
+        p.add("search.kind", f"{kind!r} needs {' and '.join(missing)}: pip install {extra}")
+    out["batch"] = DEFAULT_BATCH
+    with p.at():
+        out["batch"] = check_number("search.batch", table.get("batch", DEFAULT_BATCH), low=1, high=1_000_000,
+                                    integer=True)
+    objective = table.get("objective", "final_val_loss")
+    out["objective"] = "final_val_loss"
+    if isinstance(objective, str) and "test" in objective:
+        p.add("search.objective", f"{objective!r} is measured on the test split, which must not choose "
+                                  f"configurations; choose on validation: {', '.join(OBJECTIVES)}")
+    else:
+        with p.at():
+            out["objective"] = check_choice("search.objective", objective, OBJECTIVES)
+    out["direction"] = None  # inferred: losses minimised, accuracy and R^2 maximised (model_search.direction)
+    if "direction" in table:
+        with p.at():
+            out["direction"] = check_choice("search.direction", table["direction"], DIRECTIONS)
+
+
+def module_missing(name: str) -> bool:
+    """True when ``import name`` would fail (without importing it; a module set to None in
+    ``sys.modules``, as tests do, is missing)."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name] is None
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def is_model_search(spec) -> bool:
+    """A spec whose configurations an Optuna sampler chooses as results arrive (``sweep/model_search.py``)."""
+    return bool(spec.search) and spec.search["kind"] in MODEL_KINDS
 
 
 def _flatten(table, prefix, out, p):

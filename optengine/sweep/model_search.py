@@ -1,0 +1,506 @@
+"""Model-based search through Optuna: ``[search] kind = "tpe" | "gp" | "cmaes" | "optuna_random"``.
+
+Optuna is an optional extra (``pip install optengine[optuna]``); the spec is refused before any
+work when it (or a sampler's own package: torch for ``gp``, cmaes for ``cmaes``) is missing.
+
+The search runs in rounds. Round ``k`` asks Optuna for ``batch`` configurations, turns each into
+validated trials (one per seed; the same ``trial_id`` rules as random search, ``expand.py``),
+trains them through the runner's machinery (packs, joblib workers, a Parquet part per pack:
+``runner._execute``), then tells the results back, until ``trials`` configurations were asked.
+
+- **Search space**: the space of random search. Each setting with a ``[search]`` distribution is
+  a parameter with that distribution (``uniform`` and ``log_uniform``: FloatDistribution, with
+  ``log=True``; integer settings and ``int_uniform``: IntDistribution; ``choice``: a
+  CategoricalDistribution); each other list with more than one value (optimizer and schedule
+  names, batch sizes, clipping, models) is categorical. The precedence is random search's (a
+  rule's own distribution, its own list, the shared distribution, the shared list), and the
+  parameters are asked define-by-run, so a rule's hyperparameters exist only in trials of that
+  rule. Parameter names are the TOML paths: ``optimizer.lr`` (shared), ``optimizer.adamw.weight_decay``
+  (a rule's own), ``schedule.name``, ``train.batch_size``, ``clip.norm``.
+- **Objective**: ``objective`` (``final_val_loss`` by default, ``best_val_loss``, ``final_val_metric``),
+  the mean over the spec's seeds. Losses are minimised; the metric (accuracy, R^2) is maximised,
+  except on test surfaces (distance to the minimiser); ``direction`` overrides.
+- **What is told**: a configuration whose seeds are all ``ok`` is COMPLETE with the mean; one with a
+  ``diverged`` seed is PRUNED (TPE ranks pruned trials below every complete one: a bad region;
+  GP and CMA-ES leave pruned trials out); one with a ``failed`` seed (an exception: not a property
+  of the configuration's quality), or whose settings clash (e.g. ``lr_min`` above the sampled
+  ``lr``), is FAIL, which every sampler leaves out. Failed trials count toward ``trials``.
+- **Reproducible**: the sampler is made anew for each round, seeded from ``(search.seed, round)``,
+  and asks a fresh in-memory study holding exactly the results of the earlier rounds (added with
+  ``optuna.trial.create_trial`` / ``study.add_trials`` in round order). So the asks of round ``k``
+  depend only on the spec and the saved results, never on the number of workers or on whether
+  the search was interrupted.
+- **Resumable without a database**: ``search.json`` in the results folder records each round's
+  asks (parameters, and the sampler's trial attributes, where CMA-ES keeps its state) before the
+  round trains; the values come from the saved runs table. On resume the rounds on record are
+  replayed (their unsaved trials trained), then the search continues. ``kill -9`` mid-round loses
+  at most that round's unsaved packs. Without ``search.json`` (deleted) the asks are recomputed,
+  which gives the same configurations with the same Optuna version.
+- **Pruners**: not offered. An Optuna pruner decides during a trial from its per-epoch reports;
+  a pack trains its trials to completion in one compiled call, which reports per-epoch values only
+  when the trials end, so there is nothing for a pruner to stop. (Stopping whole configurations at
+  round boundaries would be a different algorithm, not an Optuna pruner.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..optimizers import RULE_HYPER
+from ..results import ResultsError, atomic_write_bytes, read_results, remove_leftovers
+from ..schedules import COMMON_PARAMS, KIND_PARAMS
+from . import manifest, ownership
+from .packs import default_pack_size, make_packs
+from .preflight import preflight
+from .problems import Problems
+from .progress import Progress
+from .spec import MODEL_KINDS, Spec
+from .trial import Trial, canonical
+
+STATE_FILE = "search.json"
+SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
+_after_round = None  # tests: called with the round index after each round is saved and told
+
+
+# -- the space ---------------------------------------------------------------------------------------
+
+def direction(spec: Spec) -> str:
+    """"maximize" or "minimize" for the spec's objective (``search.direction`` when given)."""
+    s = spec.search
+    if s.get("direction"):
+        return s["direction"]
+    if "loss" in s["objective"]:
+        return "minimize"
+    surfaces = all(m["name"] in SURFACES for m in spec.models)
+    return "minimize" if surfaces else "maximize"
+
+
+def _encode(value):
+    """A categorical choice as Optuna takes it (None, bool, int, float, str); tables as JSON text."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else canonical(value)
+
+
+def _distribution(entry):
+    """A spec distribution ``(kind, args)`` or ``("list", values)`` -> (Optuna distribution, decode)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    kind, args = entry
+    if kind in ("list", "choice"):
+        encoded = [_encode(v) for v in args]
+        back = dict(zip(map(repr, encoded), args))
+        return CategoricalDistribution(encoded), lambda v: back[repr(v)]
+    lo, hi, integer = args
+    if kind == "int_uniform" or integer:
+        low, high = math.ceil(lo), math.floor(hi)
+        if low > high:
+            raise ConfigError("search", f"no integer between {lo} and {hi}")
+        return IntDistribution(low, high, log=kind == "log_uniform"), int
+    return FloatDistribution(lo, hi, log=kind == "log_uniform"), float
+
+
+def _walk(spec: Spec, choose):
+    """One configuration ``(pack, rule, hyper, kind, sched, clip)``, each choice made by
+    ``choose(name, entry)`` (``entry``: a spec distribution or ``("list", values)``); random search's
+    precedence (``expand._random_configs``), define-by-run: only the chosen rule's hyperparameters."""
+    dists = spec.search["dists"]
+
+    def pick(name, values, dist_paths=()):
+        for path in dist_paths:
+            if path in dists:
+                return choose(path, dists[path])
+        if len(values) == 1:
+            return values[0]
+        return choose(name, ("list", values))
+
+    pack = {"model": pick("model", spec.models), "dataset": pick("dataset", spec.datasets),
+            "epochs": pick("train.epochs", spec.train["epochs"], ["train.epochs"]),
+            "batch_size": pick("train.batch_size", spec.train["batch_size"], ["train.batch_size"]),
+            "dtype": pick("train.dtype", spec.train["dtype"])}
+    rule = pick("optimizer.name", spec.rules, ["optimizer.name"])
+    hyper = _owned(pick, "optimizer", rule, RULE_HYPER[rule], spec.rule_axes[rule], spec.rule_own.get(rule, ()),
+                   dists)
+    kind = pick("schedule.name", spec.kinds)
+    sched = _owned(pick, "schedule", kind, {**KIND_PARAMS[kind], **COMMON_PARAMS}, spec.kind_axes[kind],
+                   spec.kind_own.get(kind, ()), dists)
+    if "clip.norm" in dists or "clip.value" in dists:
+        key = "norm" if "clip.norm" in dists else "value"
+        c = choose(f"clip.{key}", dists[f"clip.{key}"])
+        clip = None if c == "none" else {key: c}
+    else:
+        clip = pick("clip", spec.clips)
+    return pack, rule, hyper, kind, sched, clip
+
+
+def _owned(pick, section, owner, keys, axes, own, dists) -> dict:
+    out = {}
+    for key in keys:
+        mine, shared = f"{section}.{owner}.{key}", f"{section}.{key}"
+        values = axes.get(key)
+        if values or mine in dists or shared in dists:
+            is_own = key in own
+            out[key] = pick(mine if is_own else shared, values or [None], [mine] if is_own else [mine, shared])
+    return out
+
+
+def space(spec: Spec) -> dict:
+    """Every parameter the search can ask: ``{name: Optuna distribution}`` (over all rules and schedules)."""
+    found = {}
+
+    for rule in spec.rules:
+        for kind in spec.kinds:
+            def choose(name, entry, rule=rule, kind=kind):
+                dist, decode = _distribution(entry)
+                found[name] = dist
+                forced = {"optimizer.name": rule, "schedule.name": kind}
+                if name in forced:
+                    return forced[name]
+                return decode(dist.choices[0] if hasattr(dist, "choices") else dist.low)
+
+            _walk(spec, choose)
+    return found
+
+
+def describe_space(spec: Spec) -> list[str]:
+    """One line per parameter, for ``optengine plan``."""
+    lines = []
+    for name, d in space(spec).items():
+        if hasattr(d, "choices"):
+            lines.append(f"{name}: one of {list(d.choices)}")
+        else:
+            kind = "integer" if type(d).__name__ == "IntDistribution" else "float"
+            lines.append(f"{name}: {kind} in [{d.low}, {d.high}]" + (" (log scale)" if d.log else ""))
+    return lines
+
+
+# -- configurations -> trials --------------------------------------------------------------------------
+
+def _build(spec: Spec, params: dict):
+    """The trials (one per seed) of the configuration with Optuna ``params``, and its distributions;
+    or ([], distributions, the error text) when its settings clash."""
+    from .expand import _settings
+
+    dists = {}
+
+    def choose(name, entry):
+        dist, decode = _distribution(entry)
+        dists[name] = dist
+        if name not in params:
+            raise ResultsError(STATE_FILE, f"a recorded configuration has no value for {name!r}; the search space "
+                                           "changed since it was written")
+        return decode(params[name])
+
+    pack, rule, hyper, kind, sched, clip = _walk(spec, choose)
+    p = Problems()
+    validated = _settings(rule, hyper, kind, sched, clip, pack["dtype"], p)
+    if validated is None:
+        return [], dists, "; ".join(f"{f}: {m}" for f, m in p.items)
+    parsed, settings = validated
+    trials = [Trial.make(pack["model"], pack["dataset"], pack["batch_size"], pack["epochs"], pack["dtype"],
+                         spec.train["early_stopping"], spec.train["diverge_factor"], spec.train["device"],
+                         {**settings, "seed": seed}, parsed=parsed.replace(seed=seed))
+              for seed in spec.seeds]
+    return trials, dists, None
+
+
+def corner_trials(spec: Spec) -> list:
+    """Trials that span what the memory check needs (every model, dataset and dtype, the largest batch
+    sizes the space can ask), for ``preflight`` before the first round."""
+    s = spec.search["dists"].get("train.batch_size")
+    if s is None:
+        batches = spec.train["batch_size"]
+    elif s[0] == "choice":
+        batches = s[1]
+    else:
+        batches = [math.floor(s[1][1])]
+    out = []
+    for model in spec.models:
+        for dataset in spec.datasets:
+            for dtype in spec.train["dtype"]:
+                for batch in batches:
+                    out.append(Trial.make(model, dataset, batch, spec.train["epochs"][0], dtype,
+                                          spec.train["early_stopping"], spec.train["diverge_factor"],
+                                          spec.train["device"], {"optimizer": spec.rules[0], "seed": 0}))
+    return out
+
+
+# -- Optuna -----------------------------------------------------------------------------------------------
+
+def round_seed(seed: int, k: int) -> int:
+    """The sampler's seed for round ``k``: from (search.seed, k) only."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
+
+
+def sampler(kind: str, seed: int):
+    import optuna
+
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    if kind == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if kind == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if kind == "optuna_random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError("search.kind", f"not a model-based search: {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Optuna's log lines (trial added; "sampled independently" for a rule's own hyperparameters, which
+    is how conditional spaces work) and its experimental-feature warnings (multivariate/group TPE) off."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def ask_round(spec: Spec, history: list, k: int, n: int) -> list[dict]:
+    """Ask ``n`` configurations of round ``k`` from a fresh study holding ``history`` (FrozenTrials):
+    ``[{"params": ..., "system_attrs": ...}]`` (Optuna's encoded values, JSON-ready)."""
+    import optuna
+
+    with _quiet():
+        study = optuna.create_study(direction=direction(spec), sampler=sampler(spec.search["kind"],
+                                                                                 round_seed(spec.search["seed"], k)))
+        study.add_trials(history)
+        asked = []
+        for _ in range(n):
+            trial = study.ask()
+            _walk(spec, lambda name, entry, t=trial: _suggest(t, name, entry))
+            asked.append(trial.number)
+        by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+        return [{"params": dict(by_number[i].params), "system_attrs": _jsonable(by_number[i].system_attrs)}
+                for i in asked]
+
+
+def _suggest(trial, name, entry):
+    dist, decode = _distribution(entry)
+    if hasattr(dist, "choices"):
+        return decode(trial.suggest_categorical(name, dist.choices))
+    if type(dist).__name__ == "IntDistribution":
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+def _jsonable(attrs: dict) -> dict:
+    out = {}
+    for key, value in attrs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out
+
+
+def tell(spec: Spec, record: dict, dists: dict, runs_by_id: dict):
+    """The FrozenTrial of one asked configuration, from its saved runs: (trial, state name, value)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    ids = record["trial_ids"]
+    value, state = None, TrialState.FAIL
+    if not record.get("error"):
+        rows = [runs_by_id.get(t) for t in ids]
+        if any(r is None for r in rows):
+            raise ResultsError(STATE_FILE, "a configuration of a finished round has unsaved trials")
+        status = [str(r["status"]) for r in rows]
+        if "diverged" in status:
+            state = TrialState.PRUNED
+        elif "failed" not in status:
+            v = float(np.mean([float(r[spec.search["objective"]]) for r in rows]))
+            if math.isfinite(v):
+                value, state = v, TrialState.COMPLETE
+    frozen = optuna.trial.create_trial(state=state, value=value, params=record["params"], distributions=dists,
+                                       system_attrs=record.get("system_attrs") or {})
+    return frozen, state.name, value
+
+
+# -- the search ---------------------------------------------------------------------------------------------
+
+def _read_state(folder: Path, spec: Spec) -> dict:
+    path = folder / STATE_FILE
+    fresh = {"kind": spec.search["kind"], "seed": spec.search["seed"], "batch": spec.search["batch"],
+             "objective": spec.search["objective"], "direction": direction(spec), "rounds": []}
+    if not path.is_file():
+        return fresh
+    try:
+        state = json.loads(path.read_text())
+    except ValueError:
+        raise ResultsError(str(path), "is not valid JSON (run with --fresh to start the search over)") from None
+    if not isinstance(state, dict) or not isinstance(state.get("rounds"), list):
+        raise ResultsError(str(path), "is not an optengine search record (run with --fresh to start over)")
+    return state
+
+
+def _write_state(folder: Path, state: dict) -> None:
+    path = folder / STATE_FILE
+    manifest.record(folder, [path])
+    atomic_write_bytes(path, json.dumps(state, indent=1, sort_keys=True).encode())
+
+
+class _Offset:
+    """The progress bar seen by one round's ``_execute``: its counts start at zero each round."""
+
+    def __init__(self, prog: Progress, base: dict):
+        self.prog, self.base = prog, base
+
+    def update(self, done, diverged=0, failed=0):
+        self.prog.update(self.base["done"] + done, self.base["diverged"] + diverged, self.base["failed"] + failed)
+
+    def message(self, text):
+        self.prog.message(text)
+
+
+def run_search(spec: Spec, out=None, *, jobs=None, backend="loky", scheduler=None, fresh=False, pack_size=None,
+               progress=False, retry_failed=False, messages=None, repair=False):
+    """``run_sweep`` for a model-based ``[search]`` (the same options; see the module's doc)."""
+    from . import runner
+
+    folder = Path(out) if out is not None else Path(runner.RESULTS_ROOT) / spec.name
+    runner._check_folder(folder, spec, fresh)
+    preflight(spec, corner_trials(spec), pack_size)
+    s = spec.search
+    n_rounds = math.ceil(s["trials"] / s["batch"])
+    total = s["trials"] * len(spec.seeds)
+
+    from ..results import os_errors
+
+    with os_errors(folder, "create"):
+        folder.mkdir(parents=True, exist_ok=True)
+    with ownership.locked(folder):
+        if fresh:
+            ownership.clear(folder, spec.raw)
+        runner._save_spec(folder, spec, [])
+        remove_leftovers(folder)
+        existing, moved = runner._existing(folder, repair)
+        state = _read_state(folder, spec)
+        n_jobs, threads = runner._workers(backend, jobs, s["batch"] * len(spec.seeds))
+        runner._save_environment(folder, backend, n_jobs, threads, spec.train["device"], scheduler)
+        prog = Progress(total, enabled=progress, messages=progress if messages is None else messages)
+        if moved:
+            prog.message(f"moved {len(moved)} damaged part file(s) aside into {moved[0].parent.parent}; "
+                         "their trials run again")
+        runs = existing if existing is not None else None
+        runs_by_id = _by_id(runs)
+        retry = {t for t, r in runs_by_id.items() if str(r["status"]) == "failed"} if retry_failed else set()
+        if state["rounds"]:
+            prog.message(f"resuming {folder}: {len(state['rounds'])} of {n_rounds} rounds of the "
+                         f"{s['kind']} search on record")
+        history = []
+        counts = {"done": 0, "diverged": 0, "failed": 0}
+        try:
+            for k in range(n_rounds):
+                n = min(s["batch"], s["trials"] - k * s["batch"])
+                if k < len(state["rounds"]):
+                    asked = state["rounds"][k]["asked"]
+                else:
+                    asked = ask_round(spec, history, k, n)
+                    for a in asked:
+                        trials, _, a["error"] = _build(spec, a["params"])
+                        a["trial_ids"] = [t.trial_id for t in trials]
+                    state["rounds"].append({"round": k, "sampler_seed": round_seed(s["seed"], k), "asked": asked})
+                    _write_state(folder, state)
+                built = [_build(spec, a["params"]) for a in asked]
+                todo, seen = [], set()
+                for trials, _, _ in built:
+                    for t in trials:
+                        if t.trial_id in seen or (t.trial_id in runs_by_id and t.trial_id not in retry):
+                            continue
+                        seen.add(t.trial_id)
+                        todo.append(t)
+                retry -= seen
+                if todo:
+                    n_jobs, threads = runner._workers(backend, jobs, len(todo))
+                    packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs), n_jobs)
+                    runner._execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler,
+                                    _Offset(prog, counts), {t.trial_id: t.config_id for t in todo},
+                                    saved_before=counts["done"], total=total)
+                    runs = read_results(folder)[0]
+                    runs_by_id = _by_id(runs)
+                told = []
+                for a, (trials, dists, _) in zip(asked, built):
+                    frozen, state_name, value = tell(spec, a, dists, runs_by_id)
+                    history.append(frozen)
+                    told.append({"state": state_name, "value": value})
+                    for t in trials:
+                        r = runs_by_id[t.trial_id]
+                        counts["done"] += 1
+                        counts["diverged"] += str(r["status"]) == "diverged"
+                        counts["failed"] += str(r["status"]) == "failed"
+                prog.update(counts["done"], counts["diverged"], counts["failed"])
+                if state["rounds"][k].get("told") != told:
+                    state["rounds"][k]["told"] = told
+                    _write_state(folder, state)
+                if _after_round is not None:
+                    _after_round(k)
+        except KeyboardInterrupt:
+            raise runner.Interrupted(folder, counts["done"], total) from None
+    return read_results(folder)[0]
+
+
+def _by_id(runs) -> dict:
+    if runs is None or not len(runs):
+        return {}
+    return {r["trial_id"]: r for r in runs.to_dict("records")}
+
+
+# -- plan ------------------------------------------------------------------------------------------------------
+
+def plan_info(spec: Spec, jobs: int, pack_size: int | None) -> dict:
+    """What ``optengine plan`` says about a model-based search (after the same checks as ``run``)."""
+    from ..memory import available_bytes
+
+    largest = preflight(spec, corner_trials(spec), pack_size)
+    s = spec.search
+    per_round = s["batch"] * len(spec.seeds)
+    return {"name": spec.name, "description": spec.description, "trials": s["trials"] * len(spec.seeds),
+            "packs": None, "pack_sizes": [], "jobs": jobs, "search": s, "axes": {}, "first": [], "trial_ids": [],
+            "memory": largest, "available": available_bytes(), "rounds": math.ceil(s["trials"] / s["batch"]),
+            "per_round": per_round, "pack_size": pack_size or default_pack_size(per_round, jobs),
+            "direction": direction(spec), "space": describe_space(spec), "seeds": spec.seeds}
+
+
+def format_model_plan(info: dict) -> list[str]:
+    s = info["search"]
+    n_seeds = len(info["seeds"])
+    last = s["trials"] - (info["rounds"] - 1) * s["batch"]
+    lines = [f"sweep {info['name']}: {s['kind']} search (Optuna), {s['trials']} configurations x {n_seeds} "
+             f"seed(s) = {info['trials']} trials, in {info['rounds']} round(s) of {s['batch']} configurations"
+             + (f" (the last {last})" if last != s["batch"] else "") + f", for {info['jobs']} worker(s)"]
+    if info["description"]:
+        lines.append(f"  {info['description']}")
+    lines.append(f"memory: the largest pack needs about {_bytes(info['memory'])} per worker "
+                 f"({_bytes(info['available'])} available now)")
+    lines += [f"each round: Optuna's {s['kind']} sampler (seeded from search.seed = {s['seed']} and the round) "
+              "asks the configurations,",
+              f"  their {info['per_round']} trials train as packs of at most {info['pack_size']} in parallel, "
+              "and the results are told back;",
+              "  configurations are chosen as results arrive, so they are not listed here"
+              + (" (TPE and GP: at random until 10 results are in)" if s["kind"] in ("tpe", "gp") else ""),
+              f"objective: {s['objective']}, mean over the seeds, {info['direction']}d; a diverged seed makes the "
+              "configuration pruned, a failed one failed",
+              "space:"]
+    lines += [f"  {line}" for line in info["space"]] or ["  (nothing to search: one configuration)"]
+    lines.append(f"seeds: {info['seeds']}")
+    return lines
+
+
+def _bytes(n):
+    from ..memory import format_bytes
+
+    return format_bytes(n)
