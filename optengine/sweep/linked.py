@@ -76,7 +76,7 @@ def parse_scaling(table, spec_batches: list, search: dict | None, kind_axes: dic
         if "full" in spec_batches:
             p.add("train.batch_size", "[scaling] needs integer batch sizes; \"full\" (the training set's size) "
                                       "depends on the data: list the sizes")
-        elif len(spec_batches) < 2:
+        elif len(spec_batches) == 1:  # (an empty or invalid list is reported at train.batch_size)
             p.add("scaling", f"links lr to the batch size, but train.batch_size is one value ({spec_batches!r}); "
                              "give a list of batch sizes (e.g. batch_size = [32, 64, 128]) or a [search] "
                              "distribution for batch_size, or remove [scaling]")
