@@ -22,6 +22,12 @@ hyperparameter columns format 2 started with: a loaded runs table always has the
 are stable), followed by any later hyperparameter columns present in the folder, in the order of
 ``hyper_order`` (the trainer's order when known, otherwise first appearance).
 
+``lr_base`` (float64) is read the same way: the sweep runner writes it, beside ``config_id``, only
+for a sweep with ``[scaling]`` (linked axes, ``sweep/linked.py``): the unscaled lr of a trial whose
+``lr`` follows its batch size. It is optional on read (absent, or NaN in parts without it), so it
+changes neither the format nor any trial_id. It is the one such column that is not a rule
+hyperparameter (``SCALING_COLUMNS``).
+
 A new *fixed* column, a renamed column or a changed meaning needs a new format number, a reader
 for the old one (as ``results._from_format_1``) and an entry above.
 
@@ -44,6 +50,8 @@ RUN_COLUMNS_AFTER = ["dtype", "status", "error", "final_train_loss", "final_val_
                      "diverged_at_step", "early_stopped", "wall_s", "compile_s"]
 # written by the sweep runner beside the trainer's columns (empty in parts of older versions)
 EXTRA_RUN_COLUMNS = ["config_id", "model_spec", "dataset_spec", "device"]
+# optional columns read like hyperparameter columns that are not rule hyperparameters (see the module)
+SCALING_COLUMNS = ["lr_base"]
 # the hyperparameter columns of results format 2 as first released (lr is a fixed column)
 HYPER_COLUMNS_V2 = ["momentum", "beta1", "beta2", "eps", "decay", "weight_decay", "l2"]
 CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]

@@ -7,19 +7,30 @@ Random search draws ``trials`` configurations from one ``numpy`` generator seede
 ``search.seed``: each axis is sampled from its ``[search]`` distribution when it has one,
 otherwise uniformly from its listed values; each configuration then runs with every seed.
 Configurations drawn twice are kept once.
+
+With ``search.per_rule = true`` every rule gets the same budget of configurations (``budget``:
+``trials // n_rules`` each, the remainder one each to the first rules of ``optimizer.name``). The
+draws are the same stream as above, in the same order; a draw is skipped when its rule's budget
+is full or when it repeats a configuration already drawn, until every rule has its budget (or a
+rule's settings have fewer distinct configurations than its budget: after ``20 x budget + 100``
+repeats in a row it keeps what it has, and ``search_record`` says so).
+
+With ``[scaling]`` (``linked.py``) each configuration's lr, and its warmup, follow its batch size.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..optimizers import RULE_HYPER
-from ..settings import TrialSettings, canonical_hyper
+from ..settings import TrialSettings, canonical, canonical_hyper
 from ..schedules import COMMON_PARAMS, KIND_PARAMS
+from .linked import scale
 from .problems import Problems
 from .spec import Spec, is_model_search
 from .trial import Trial
@@ -34,6 +45,7 @@ def expand(spec: Spec) -> list[Trial]:
     trials: dict[str, Trial] = {}
     configs = _random_configs(spec) if spec.search else _grid_configs(spec)
     for pack, rule, hyper, kind, sched, clip in configs:
+        hyper, sched, lr_base = scale(spec.scaling, pack["batch_size"], hyper, sched)
         validated = _settings(rule, hyper, kind, sched, clip, pack["dtype"], p)
         if validated is None:
             continue
@@ -41,7 +53,7 @@ def expand(spec: Spec) -> list[Trial]:
         for seed in spec.seeds:
             t = Trial.make(pack["model"], pack["dataset"], pack["batch_size"], pack["epochs"], pack["dtype"],
                            spec.train["early_stopping"], spec.train["diverge_factor"], spec.train["device"],
-                           {**settings, "seed": seed}, parsed=parsed.replace(seed=seed))
+                           {**settings, "seed": seed}, parsed=parsed.replace(seed=seed), lr_base=lr_base)
             trials.setdefault(t.trial_id, t)
     p.raise_if_any(spec.source)
     return list(trials.values())
@@ -86,6 +98,65 @@ def _grid_configs(spec: Spec):
 
 
 def _random_configs(spec: Spec):
+    draws = _draws(spec)
+    if spec.search.get("per_rule"):
+        return _stratified(draws, budget(spec))
+    return itertools.islice(draws, spec.search["trials"])
+
+
+def budget(spec: Spec) -> dict | None:
+    """``{rule: configurations}`` of a random search with ``per_rule = true`` (None otherwise): the trials
+    shared equally, the remainder one each to the first rules in ``optimizer.name`` order."""
+    if not spec.search or not spec.search.get("per_rule"):
+        return None
+    share, rest = divmod(spec.search["trials"], len(spec.rules))
+    return {rule: share + (i < rest) for i, rule in enumerate(spec.rules)}
+
+
+def _stratified(draws, budgets: dict):
+    """The draws whose rule has budget left and that are new, until every rule's budget is spent
+    (or its distinct configurations are: ``20 x budget + 100`` repeats in a row)."""
+    got = dict.fromkeys(budgets, 0)
+    repeats = dict.fromkeys(budgets, 0)
+    done = {rule for rule, n in budgets.items() if n == 0}
+    seen = set()
+    for config in draws:
+        if len(done) == len(budgets):
+            return
+        rule = config[1]
+        if rule in done:
+            continue
+        key = canonical(config)
+        if key in seen:
+            repeats[rule] += 1
+            if repeats[rule] > 20 * budgets[rule] + 100:
+                done.add(rule)
+            continue
+        seen.add(key)
+        repeats[rule] = 0
+        got[rule] += 1
+        if got[rule] == budgets[rule]:
+            done.add(rule)
+        yield config
+
+
+def search_record(spec: Spec, trials) -> dict:
+    """How the configurations were chosen, for sweep.json and the report: ``{kind, trials, seed, per_rule,
+    budget: {rule: n} | None, configurations: {rule: distinct configurations expanded}}`` (random search)
+    or ``{kind: "grid", configurations}``."""
+    configs: dict = {}
+    for t in trials:
+        configs.setdefault(json.loads(t.settings)["optimizer"], set()).add(t.config_id)
+    counts = {rule: len(configs.get(rule, ())) for rule in spec.rules}
+    if not spec.search:
+        return {"kind": "grid", "configurations": counts}
+    s = spec.search
+    return {"kind": "random", "trials": s["trials"], "seed": s["seed"], "per_rule": bool(s.get("per_rule")),
+            "budget": budget(spec), "configurations": counts}
+
+
+def _draws(spec: Spec):
+    """Random configurations from the generator seeded by ``search.seed``, one after another, forever."""
     rng = np.random.default_rng(spec.search["seed"])
     dists = spec.search["dists"]
 
@@ -99,7 +170,7 @@ def _random_configs(spec: Spec):
                     return _sample(rng, *dists[path])
         return values[int(rng.integers(len(values)))]
 
-    for _ in range(spec.search["trials"]):
+    while True:
         pack = {
             "model": draw([], spec.models), "dataset": draw([], spec.datasets),
             "epochs": draw(["train.epochs"], spec.train["epochs"]),

@@ -9,7 +9,8 @@ import json
 
 from ..memory import available_bytes, format_bytes
 from .environment import cores
-from .expand import expand
+from .expand import expand, search_record
+from .linked import format_linked, linked_table
 from .packs import default_pack_size, make_packs
 from .preflight import check_run_options, preflight
 from .spec import is_model_search, load_spec
@@ -55,7 +56,8 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
     return {"name": spec.name, "description": spec.description, "trials": len(trials), "packs": len(packs),
             "pack_sizes": [len(p.trials) for p in packs], "jobs": jobs, "search": spec.search,
             "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials],
-            "memory": largest, "available": available_bytes()}
+            "memory": largest, "available": available_bytes(), "selection": search_record(spec, trials),
+            "linked": linked_table(spec, trials)}
 
 
 def format_plan(info: dict) -> str:
@@ -76,8 +78,14 @@ def format_plan(info: dict) -> str:
         dists = ", ".join(f"{k} ~ {v[0]}{v[1][:2] if v[0] != 'choice' else v[1]}" for k, v in s["dists"].items())
         lines.append(f"random search: {s['trials']} samples (seed {s['seed']}) x seeds"
                      + (f"; {dists}" if dists else ""))
+    if info.get("selection") and len(info["selection"]["configurations"]) > 1:
+        lines.append(_format_selection(info["selection"]))
+    if info.get("linked"):
+        lines += format_linked(info["linked"])
     lines.append("axes:")
     for key, values in info["axes"].items():
+        if info.get("linked") and key == "optimizer.lr":
+            key = f"optimizer.lr at {info['linked']['base_batch']}"  # the base lr, scaled per batch size above
         if isinstance(values, dict) and len({json.dumps(v) for v in values.values()}) == 1:
             lines.append(f"  {key:24s} {next(iter(values.values()))}  ({', '.join(values)})")
         elif isinstance(values, dict):
@@ -91,3 +99,17 @@ def format_plan(info: dict) -> str:
                                                              "device")}
         lines.append("  " + json.dumps(short, default=str))
     return "\n".join(lines)
+
+
+def _format_selection(sel: dict) -> str:
+    """The configurations per rule: the budget of a stratified random search, else what was drawn or listed."""
+    got = sel["configurations"]
+    if sel["kind"] == "grid":
+        return "configurations per rule: " + ", ".join(f"{r} {n}" for r, n in got.items())
+    if sel["budget"] is None:
+        hint = "" if len(set(got.values())) == 1 else "; set per_rule = true in [search] for an equal budget"
+        return ("configurations per rule (rules drawn at random, not stratified): "
+                + ", ".join(f"{r} {n}" for r, n in got.items()) + hint)
+    short = [f"{r} {got[r]} of {n}" for r, n in sel["budget"].items() if got[r] < n]
+    return ("budget per rule (per_rule = true): " + ", ".join(f"{r} {n}" for r, n in sel["budget"].items())
+            + (f"; fewer distinct configurations exist for {', '.join(short)}" if short else ""))

@@ -43,7 +43,7 @@ from ..errors import ConfigError, check_choice
 from ..results import (PART_RE, SPLITS, DamagedResults, ResultsError, atomic_write_bytes, next_part_number,
                        os_errors, read_results, read_sweep_info, remove_leftovers, write_pack)
 from . import environment, manifest, ownership, worker_pool
-from .expand import expand
+from .expand import expand, search_record
 from .packs import default_pack_size, make_packs
 from .preflight import check_run_options, preflight
 from .progress import Progress
@@ -119,8 +119,9 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
         if todo:
             packs = make_packs(todo, pack_size or default_pack_size(len(todo), n_jobs), n_jobs)
             config_ids = {t.trial_id: t.config_id for t in todo}
+            lr_bases = {t.trial_id: t.lr_base for t in todo} if spec.scaling else None
             _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog, config_ids,
-                     saved_before=len(trials) - len(todo), total=len(trials))
+                     saved_before=len(trials) - len(todo), total=len(trials), lr_bases=lr_bases)
     return read_results(folder)[0]
 
 
@@ -207,7 +208,7 @@ def _save_spec(folder: Path, spec: Spec, trials) -> None:
     if spec.text:
         atomic_write_bytes(folder / "spec.toml", spec.text.encode())
     info = {"format": 2, "splits": SPLITS, "name": spec.name, "trials": len(trials), "spec": spec.raw,
-            "trial_ids": [t.trial_id for t in trials]}
+            "trial_ids": [t.trial_id for t in trials], "search": search_record(spec, trials)}
     atomic_write_bytes(folder / "sweep.json", json.dumps(info, indent=1, sort_keys=True, default=str).encode())
 
 
@@ -264,13 +265,14 @@ def _crash_types(backend: str) -> tuple:
 
 
 def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, scheduler, prog: Progress,
-             config_ids: dict, saved_before: int, total: int) -> None:
+             config_ids: dict, saved_before: int, total: int, lr_bases: dict | None = None) -> None:
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
     with os_errors(markers, "create"):
         markers.mkdir()
     # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
-    counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder)}
+    counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder),
+              "lr_bases": lr_bases}
     queue = list(packs)
     crash_types = _crash_types(backend)
     client = None
@@ -363,6 +365,8 @@ def _close_quietly(results) -> None:
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs, curves = res["runs"], res["curves"]
     runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
+    if counts.get("lr_bases"):  # [scaling]: the unscaled lr (an optional column, schema.py)
+        runs = runs.assign(lr_base=runs["trial_id"].map(counts["lr_bases"]).astype("float64"))
     write_pack(folder, counts["part"], runs, curves)
     counts["part"] += 1
     counts["done"] += len(runs)

@@ -14,6 +14,8 @@ Format (DESIGN.md)::
     [clip]       norm = ["none", 1.0]                  # and/or value = [...]
     [search]     kind = "random", trials = 50, seed = 0, lr = { log_uniform = [1e-4, 1e-1] }
                  # or kind = "tpe" | "gp" | "cmaes" | "optuna_random", batch = 8, objective = "final_val_loss"
+                 per_rule = true                       # the same number of configurations per rule
+    [scaling]    lr = "linear", base_batch = 32, warmup = "linear"   # linked axes (sweep/linked.py)
 
 Every list in ``[train]``, ``[optimizer]``, ``[schedule]``, ``[clip]`` and ``seeds`` is a grid
 axis. A setting a rule (or schedule) does not take is not an axis for it. ``[model]`` and
@@ -36,10 +38,12 @@ from ..models import MODELS, model as make_model
 from ..optimizers import HYPER, RULE_HYPER, RULES, check_hyper_value
 from ..schedules import COMMON_PARAMS, KIND_PARAMS, KINDS, check_setting
 from ..settings import DTYPES, parse_early_stopping as _early_stopping
+from .linked import parse_scaling
 from .problems import Problems, SpecError
 from .trial import canonical
 
-TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search")
+TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search",
+            "scaling")
 TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device")
 TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 64, "dtype": "float32", "early_stopping": None,
                   "diverge_factor": 1e4, "device": "cpu"}
@@ -71,6 +75,7 @@ class Spec:
     raw: dict = field(repr=False, default_factory=dict)
     text: str = field(repr=False, default="")
     source: str = "spec"
+    scaling: dict | None = None   # [scaling]: {"lr", "base_batch", "warmup"} (sweep/linked.py)
 
     def canonical(self) -> str:
         """The spec's content as canonical JSON: equal for equal specs whatever their layout or comments."""
@@ -166,6 +171,7 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
     kinds, kind_axes, kind_own = _schedule(raw.get("schedule", {}), p)
     clips = _clip(raw.get("clip", {}), p)
     search = _search(raw.get("search"), rules, rule_axes, kinds, p)
+    scaling = parse_scaling(raw.get("scaling"), train["batch_size"], search, kind_axes, p)
     if search is None:
         for rule in rules:
             if not rule_axes.get(rule, {}).get("lr"):
@@ -181,7 +187,7 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
     return Spec(name=name, description=description, seeds=seeds, models=model_list, datasets=dataset_list,
                 train=train, rules=rules, rule_axes=rule_axes, rule_own=rule_own, kinds=kinds, kind_axes=kind_axes,
                 kind_own=kind_own, clips=clips,
-                search=search, raw=normalised, text=text, source=source)
+                search=search, raw=normalised, text=text, source=source, scaling=scaling)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -466,7 +472,8 @@ def _clip(table, p: Problems) -> list:
 # -- [search] ------------------------------------------------------------------------------------------
 
 DISTS = ("uniform", "log_uniform", "int_uniform", "choice")
-SEARCH_KEYS = ("kind", "trials", "seed")
+SEARCH_KEYS = ("kind", "trials", "seed", "per_rule")
+PER_RULE_DEFAULT = False  # see _per_rule: True would change the samples of random-search specs written before
 # model-based search through Optuna (sweep/model_search.py): kind -> the modules it needs
 MODEL_KINDS = {"tpe": ("optuna",), "gp": ("optuna", "torch"), "cmaes": ("optuna", "cmaes"),
                "optuna_random": ("optuna",)}
@@ -491,7 +498,7 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
     if kind == "grid":
         extra = [k for k in table if k != "kind"]
         if extra:
-            p.add(f"search.{extra[0]}", "only random search takes trials, seed and distributions")
+            p.add(f"search.{extra[0]}", "only random search takes trials, seed, per_rule and distributions")
         return None
     if kind not in SEARCH_KINDS:
         kind = "random"  # reported above; the rest is still checked
@@ -518,6 +525,7 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
             out["dists"][canon] = _dist(canon, dist, f"search.{path}", rules, kinds)
     if "clip.norm" in out["dists"] and "clip.value" in out["dists"]:
         p.add("search.clip", "sample clip.norm or clip.value, not both")
+    out["per_rule"] = _per_rule(table, rules, out, p)
     return out
 
 
@@ -563,6 +571,29 @@ def module_missing(name: str) -> bool:
 def is_model_search(spec) -> bool:
     """A spec whose configurations an Optuna sampler chooses as results arrive (``sweep/model_search.py``)."""
     return bool(spec.search) and spec.search["kind"] in MODEL_KINDS
+
+
+def _per_rule(table: dict, rules: list, out: dict, p: Problems) -> bool:
+    """``search.per_rule``: every rule gets the same number of sampled configurations (``expand.budget``).
+    Default ``PER_RULE_DEFAULT`` (False: a spec written before per_rule existed keeps its samples)."""
+    if out["kind"] != "random":
+        if "per_rule" in table:
+            p.add("search.per_rule", f"only random search takes per_rule ({out['kind']} search chooses each "
+                                     "configuration from the results so far)")
+        return False
+    value = table.get("per_rule", PER_RULE_DEFAULT and len(rules) > 1 and "optimizer.name" not in out["dists"])
+    if not isinstance(value, bool):
+        p.add("search.per_rule", f"must be true or false, got {value!r}")
+        return False
+    if value and "optimizer.name" in out["dists"]:
+        p.add("search.per_rule", "true gives each rule of optimizer.name its share of the trials, so the rule "
+                                 "cannot also be sampled from search.name / search.optimizer.name; remove one")
+        return False
+    if value and isinstance(out["trials"], int) and 0 < out["trials"] < len(rules):
+        p.add("search.trials", f"{out['trials']} is fewer than the {len(rules)} rules, and per_rule = true gives "
+                               f"each rule an equal share; give at least {len(rules)} (a multiple of {len(rules)} "
+                               "for equal shares)")
+    return value
 
 
 def _flatten(table, prefix, out, p):

@@ -25,22 +25,26 @@ class Trial:
     settings: str
     # the settings validated once by ``expand`` (settings.TrialSettings): the worker trains them as they are
     parsed: object = field(default=None, compare=False, repr=False)
+    # the unscaled lr of a trial whose lr follows its batch size ([scaling], sweep/linked.py); not in its id
+    lr_base: float | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def make(cls, model: dict, dataset: dict | None, batch_size, epochs: int, dtype: str, early_stopping,
-             diverge_factor: float, device: str, settings: dict, parsed=None) -> "Trial":
+             diverge_factor: float, device: str, settings: dict, parsed=None, lr_base=None) -> "Trial":
         fields = dict(model=canonical(model), dataset=canonical(dataset), batch_size=batch_size, epochs=epochs,
                       dtype=dtype, early_stopping=canonical(early_stopping), diverge_factor=float(diverge_factor),
                       device=device, settings=canonical(settings))
         tid = hash_config(fields)
-        return cls(trial_id=tid, **fields, parsed=None if parsed is None else replace(parsed, trial_id=tid))
+        return cls(trial_id=tid, **fields, parsed=None if parsed is None else replace(parsed, trial_id=tid),
+                   lr_base=lr_base)
 
     @property
     def config_id(self) -> str:
         """The id of the trial's configuration, seed left out: the seeds of one configuration share it."""
         settings = {k: v for k, v in json.loads(self.settings).items() if k != "seed"}
-        return hash_config({**{f: getattr(self, f) for f in self.__dataclass_fields__
-                               if f not in ("trial_id", "settings", "parsed")}, "settings": canonical(settings)})
+        skip = ("trial_id", "settings", "parsed", "lr_base")
+        return hash_config({**{f: getattr(self, f) for f in self.__dataclass_fields__ if f not in skip},
+                            "settings": canonical(settings)})
 
     @property
     def pack_key(self) -> tuple:
