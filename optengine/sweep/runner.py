@@ -356,7 +356,7 @@ def _close_quietly(results) -> None:
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs, curves = res["runs"], res["curves"]
     runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
-    write_pack(folder, counts["part"], runs, curves)
+    write_pack(folder, counts["part"], runs, curves, res.get("tables"))
     counts["part"] += 1
     counts["done"] += len(runs)
     counts["diverged"] += int((runs["status"] == "diverged").sum())
