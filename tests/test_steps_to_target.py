@@ -26,7 +26,7 @@ def scan(steps, curves, tid, key, x):
     return int(points["step"][ok].iloc[0]) if ok.any() else -1
 
 
-@pytest.mark.parametrize("target", [{"val_metric": 0.8}, {"val_loss": 0.6}])
+@pytest.mark.parametrize("target", [{"val_metric": 0.95}, {"val_loss": 0.6}])
 def test_steps_to_target_is_the_first_evaluation_that_reaches_it(iris, target):
     runs, curves, steps = train_pack("softmax_regression", iris, TRIALS, batch_size=16, epochs=4, eval_every=5,
                                      target=target, return_steps=True)
@@ -46,9 +46,9 @@ def test_steps_to_target_is_the_first_evaluation_that_reaches_it(iris, target):
 def test_per_epoch_without_eval_every_and_nothing_else_changes(iris):
     base_runs, base_curves = train_pack("softmax_regression", iris, TRIALS, batch_size=16, epochs=4)
     runs, curves = train_pack("softmax_regression", iris, TRIALS, batch_size=16, epochs=4,
-                              target={"val_metric": 0.8})
+                              target={"val_metric": 0.95})
     assert list(base_runs["steps_to_target"]) == [-1, -1, -1]  # no target
-    got = [scan(curves.iloc[:0], curves, tid, "val_metric", 0.8) for tid in runs["trial_id"]]
+    got = [scan(curves.iloc[:0], curves, tid, "val_metric", 0.95) for tid in runs["trial_id"]]
     assert list(runs["steps_to_target"]) == got and all(g % 6 == 0 for g in got if g > 0)  # epoch ends only
     same = [c for c in runs.columns if c not in ("trial_id", "wall_s", "compile_s", "steps_to_target")]
     pd.testing.assert_frame_equal(runs[same], base_runs[same])

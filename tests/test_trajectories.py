@@ -17,7 +17,7 @@ def ravine(x, y, kappa):
 def test_the_path_is_numpys_gradient_descent_on_the_surface():
     model = oe.model("ravine")
     kappa = float(model.af[2])  # af = [noise, p0 (h1 = 1), p1 (kappa), min_x, min_y]
-    summary, curves, path = oe.train(model, optimizer="sgd", lr=0.05, batch_size="full", epochs=30,
+    summary, curves, path = oe.train(model, optimizer="sgd", lr=0.015, batch_size="full", epochs=30,
                                      dtype="float64", return_trajectory=True)
     assert list(path.columns) == TRAJECTORY_COLUMNS and list(path["step"]) == list(range(31))
     theta = model.init(0, np.float64)
@@ -25,7 +25,7 @@ def test_the_path_is_numpys_gradient_descent_on_the_surface():
     for _ in range(31):
         f, g = ravine(theta[0], theta[1], kappa)
         expect.append((theta[0], theta[1], f))
-        theta = theta - 0.05 * g
+        theta = theta - 0.015 * g
     np.testing.assert_allclose(path[["p0", "p1", "loss"]].to_numpy(), np.array(expect), rtol=1e-12, atol=1e-300)
     # the last point is the trained parameters; the epochs' validation loss is f there
     np.testing.assert_allclose(path["loss"].iloc[1:], curves["val_loss"], rtol=1e-12)
