@@ -134,6 +134,8 @@ def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
 def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
     schema = runs_schema(hyper_order(df.columns)) if table == "runs" else SCHEMAS[table]
     df = df.reindex(columns=schema.names)
+    if table == "runs":  # an added column its writer left out (or NaN) holds its default
+        df = df.fillna({c: default for c, default in ADDED_RUN_COLUMNS.items()})
     for f in schema:  # a string column the trainer left empty (NaN) is "", never null
         if pa.types.is_string(f.type) and df[f.name].isna().any():
             df[f.name] = df[f.name].astype(object).where(df[f.name].notna(), "")
