@@ -18,7 +18,8 @@ from .lazy_names import install as _install_lazy_names
 __version__ = "0.1.0"
 
 __all__ = ["optimizer", "Optimizer", "schedule", "Schedule", "clip_by_value", "clip_by_norm", "model", "Model",
-           "dataset", "Dataset", "train", "train_pack", "run_sweep", "load", "diagnose", "ConfigError", "__version__"]
+           "dataset", "Dataset", "train", "train_pack", "run_sweep", "load", "load_table", "gradient_noise_scale",
+           "diagnose", "ConfigError", "__version__"]
 
 _install_lazy_names(__name__, {
     "optimizer": ".optimizers", "Optimizer": ".optimizers",
@@ -28,6 +29,7 @@ _install_lazy_names(__name__, {
     "dataset": ".data", "Dataset": ".data",
     "train": ".train", "train_pack": ".train",
     "run_sweep": ".sweep",
-    "load": ".results",
+    "load": ".results", "load_table": ".results",
+    "gradient_noise_scale": ".noise_scale",
     "diagnose": ".diagnose",
 })

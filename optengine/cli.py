@@ -116,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     s.add_argument("--threads", type=int, default=None, help="trainer threads, one trial each at a time (default: all cores)")
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda (dense models; needs optengine[cuda])")
+    s.add_argument("--log-every", type=int, default=None, metavar="N",
+                   help="record the step table every N steps (mean loss, gradient norm, fraction clipped, lr); "
+                        "printed with --curves, saved with --out")
+    s.add_argument("--eval-every", type=int, default=None, metavar="M",
+                   help="also evaluate validation every M steps (rows of the step table)")
 
     r = t.add_argument_group("output")
     r.add_argument("--curves", action="store_true", help="also print every trial's per-epoch curve")
@@ -301,6 +306,8 @@ def _cmd_train(a) -> int:
     command = {"command": "optengine train", "model": model, "dataset": dataset, "trials": trials,
                "batch_size": batch, "epochs": a.epochs, "dtype": a.dtype, "early_stopping": a.early_stopping,
                "device": a.device}
+    recording = {k: v for k, v in (("log_every", a.log_every), ("eval_every", a.eval_every)) if v is not None}
+    command.update(recording)  # only when given: folders saved before keep matching their command
     made = None
     if a.out:
         _check_train_folder(Path(a.out), command)  # before any work
@@ -309,9 +316,10 @@ def _cmd_train(a) -> int:
             made = Path(a.out)
     t0 = time.perf_counter()
     try:
-        runs, curves = train_pack(model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype,
-                                  threads=a.threads, early_stopping=a.early_stopping, device=a.device,
-                                  sweep=Path(a.out).name if a.out else "")
+        runs, curves, steps, paths = train_pack(
+            model, dataset, trials, batch_size=batch, epochs=a.epochs, dtype=a.dtype, threads=a.threads,
+            early_stopping=a.early_stopping, device=a.device, sweep=Path(a.out).name if a.out else "",
+            return_steps=True, return_trajectory=True, **recording)
     except BaseException:
         if made is not None and not any(made.iterdir()):
             made.rmdir()
@@ -323,6 +331,8 @@ def _cmd_train(a) -> int:
         print(runs[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if a.curves:
             print(curves.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            if len(steps):
+                print(steps.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     compile_s = float(runs["compile_s"].sum())
     print(f"\n{len(trials)} trials, {runs['steps'].sum()} steps in {wall:.2f} s, of which {compile_s:.2f} s "
           "compiling or loading the kernels (numba caches them on disk for later runs)")
@@ -330,7 +340,7 @@ def _cmd_train(a) -> int:
     for _, row in diverged.head(3).iterrows():
         print(f"diverged: {row['optimizer']} lr={row['lr']:g} seed={row['seed']}: {row['error']}")
     if a.out:
-        _save_train_folder(Path(a.out), command, runs, curves, a)
+        _save_train_folder(Path(a.out), command, runs, curves, a, {"steps": steps, "trajectories": paths})
         print(f"saved {len(runs)} trials in {a.out}; next: optengine report {a.out}")
     return 0
 
@@ -355,7 +365,7 @@ def _check_train_folder(folder: Path, command: dict) -> None:
         raise ConfigError("--out", f"{folder} holds the results of {what}; choose another folder with --out")
 
 
-def _save_train_folder(folder: Path, command: dict, runs, curves, a) -> None:
+def _save_train_folder(folder: Path, command: dict, runs, curves, a, tables=None) -> None:
     """Save one pack as a results folder, the way ``optengine run`` saves its packs."""
     import json
 
@@ -381,7 +391,7 @@ def _save_train_folder(folder: Path, command: dict, runs, curves, a) -> None:
         ids = [trial_id({**{c: r[c] for c in config}, "model_spec": model_spec, "dataset_spec": dataset_spec})
                for r in runs.to_dict("records")]
         runs = runs.assign(config_id=ids, model_spec=model_spec, dataset_spec=dataset_spec, device=a.device)
-        write_pack(folder, next_part_number(folder), runs, curves)
+        write_pack(folder, next_part_number(folder), runs, curves, tables)
         _save_environment(folder, "train", 1, a.threads, a.device, None)
 
 

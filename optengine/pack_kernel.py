@@ -12,6 +12,17 @@ Per step:  g = grad(loss(theta; B)); norm = clip(g); divergence check (non-finit
 Per epoch: mean train loss, validation loss and metric, mean pre-clip gradient norm,
            the lr of the epoch's last step; optional early stopping on validation loss.
 
+Optional records (``Loop.log_every``, ``eval_every``, ``trajectory``; 0 = off, and then the step
+loop does no work for them beyond a branch):
+- every ``log_every`` steps, one row of ``Outputs.step_log`` (``L_*``): the lr of the window's last
+  step, the mean mini-batch loss and mean pre-clip gradient norm over the window's steps, and the
+  fraction of them whose gradient was clipped; row r covers steps r*N+1 .. (r+1)*N;
+- every ``eval_every`` steps, the validation loss and metric after that step (``Outputs.step_val``
+  row step/M - 1); an epoch end that falls on such a step reuses them (same parameters, same numbers);
+- with ``trajectory``, the two parameters and the full training loss at the start (row 0) and
+  after every step (row t) (``Outputs.trajectory``; 2-parameter models).
+Rows not reached (a trial that stopped early) stay NaN. Evaluating never changes the training.
+
 A diverged trial records why (``result[R_REASON]``, one of the ``DIV_*`` codes) and the
 offending values (``info`` = [loss or validation loss, gradient norm, starting loss]); when
 it diverged inside an epoch, that epoch's row holds the means over the mini-batches seen,
@@ -32,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import literally
 
-from .clipping import clip
+from .clipping import CLIP_NORM, CLIP_VALUE, clip
 from .jit import kernel
 from .models.kernels import family_evaluate, family_loss_grad
 from .optimizers import COST, initial_scalars, state_rows, update
@@ -49,15 +60,18 @@ Data = namedtuple("Data", ["X", "y_class", "y_reg", "X_val", "y_val_class", "y_v
 # the test split (same form), evaluated once after training
 Split = namedtuple("Split", ["X", "y_class", "y_reg"])
 # what the pack's trials share: batch size, epochs, workspace and evaluation chunk sizes, divergence
-# bound, early stopping
+# bound, early stopping, and the optional records (0 = off): step log every log_every steps,
+# validation every eval_every steps, the parameter path (trajectory: 1 = on)
 Loop = namedtuple("Loop", ["batch", "epochs", "workspace_size", "eval_chunk", "diverge_factor", "patience",
-                           "min_delta"])
+                           "min_delta", "log_every", "eval_every", "trajectory"])
 # one row per trial: rule id, hyperparameter vector (optimizers.HYPER), schedule vector
 # (schedules.S_*), clipping mode and threshold, seed, parameters (trained in place)
 Trials = namedtuple("Trials", ["rules", "hypers", "schedules", "clip_modes", "clip_cs", "seeds", "params"])
-# per trial (rows) and epoch (columns); results K x N_RESULTS (R_*), infos K x N_INFO (I_*)
+# per trial (rows) and epoch (columns); results K x N_RESULTS (R_*), infos K x N_INFO (I_*); the optional
+# records (K x 0 x ... when off): step_log K x (steps // log_every) x N_LOG (L_*), step_val
+# K x (steps // eval_every) x 2 (validation loss, metric), trajectory K x (steps + 1) x 3 (p0, p1, loss)
 Outputs = namedtuple("Outputs", ["train_loss", "val_loss", "val_metric", "grad_norm", "lr", "steps_at", "results",
-                                 "infos"])
+                                 "infos", "step_log", "step_val", "trajectory"])
 
 OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
 # result columns: status, step of divergence (-1), steps applied, completed epochs, divergence reason
@@ -68,12 +82,25 @@ DIV_NONE, DIV_EXPLODED, DIV_LOSS, DIV_NORM, DIV_VAL = range(5)
 # info columns: the offending (validation) loss, the offending gradient norm, the training loss at the start
 I_LOSS, I_NORM, I_START = range(3)
 N_INFO = 3
+# step-log columns: lr of the window's last step, mean loss, mean pre-clip gradient norm, fraction clipped
+L_LR, L_LOSS, L_NORM, L_CLIPPED = range(4)
+N_LOG = 4
 
 
 @kernel
 def step_key(seed, step):
     """The random key of a trial's step (dropout masks): a function of its seed and step only."""
     return seed * 2654435761 + step
+
+
+@kernel
+def exceeds(g, c):
+    """True when an entry of ``g`` lies outside [-c, c] (``c`` in ``g``'s dtype, as clip_value_kernel)."""
+    hi = g.dtype.type(c)
+    for i in range(g.size):
+        if g[i] > hi or g[i] < -hi:
+            return True
+    return False
 
 
 @kernel
@@ -110,6 +137,25 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
     init_loss, _ = family_evaluate(family, layout, settings, theta, X, y_class, y_reg, ws, eval_chunk)
     ref_loss = max(abs(init_loss), 1.0)
     info[I_START] = init_loss
+    # the optional records (module docstring): off (0) costs a branch per step
+    log_every = loop.log_every
+    eval_every = loop.eval_every
+    record_path = loop.trajectory != 0
+    extras = log_every > 0 or eval_every > 0 or record_path
+    step_log = out.step_log[k]
+    step_val = out.step_val[k]
+    path = out.trajectory[k]
+    if record_path:
+        path[0, 0] = theta[0]
+        path[0, 1] = theta[1]
+        path[0, 2] = init_loss
+    w_loss = 0.0
+    w_norm = 0.0
+    w_clipped = 0
+    clipped = False
+    evaluated_at = -1  # the step of the last mid-epoch validation, reused at an epoch end on the same step
+    last_vl = 0.0
+    last_vm = 0.0
     best = np.inf
     best_epoch = -1
     result[R_STATUS] = OK
@@ -126,6 +172,8 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
             hi = min(n, lo + batch)
             loss = family_loss_grad(family, layout, settings, theta, X, y_class, y_reg, order[lo:hi], grad, ws,
                                     step_key(seed, step))
+            if log_every > 0 and clip_mode == CLIP_VALUE:
+                clipped = exceeds(grad, clip_c)  # before clipping: does any entry lie outside [-c, c]?
             norm = clip(grad, clip_mode, clip_c)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > diverge_factor * ref_loss:
                 result[R_STATUS] = DIVERGED
@@ -148,8 +196,40 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
             step += 1
             loss_sum += loss * (hi - lo)
             norm_sum += norm
-        vl, vm = family_evaluate(family, layout, settings, theta, data.X_val, data.y_val_class, data.y_val_reg, ws,
-                                 eval_chunk)
+            if extras:
+                if log_every > 0:
+                    if clip_mode == CLIP_NORM:
+                        clipped = clip_c / (norm + 1e-6) < 1.0  # clip_norm_kernel's test
+                    w_loss += loss
+                    w_norm += norm
+                    if clipped:
+                        w_clipped += 1
+                    if step % log_every == 0:
+                        row = step // log_every - 1
+                        step_log[row, L_LR] = lr
+                        step_log[row, L_LOSS] = w_loss / log_every
+                        step_log[row, L_NORM] = w_norm / log_every
+                        step_log[row, L_CLIPPED] = w_clipped / log_every
+                        w_loss = 0.0
+                        w_norm = 0.0
+                        w_clipped = 0
+                if eval_every > 0 and step % eval_every == 0:
+                    last_vl, last_vm = family_evaluate(family, layout, settings, theta, data.X_val, data.y_val_class,
+                                                       data.y_val_reg, ws, eval_chunk)
+                    evaluated_at = step
+                    step_val[step // eval_every - 1, 0] = last_vl
+                    step_val[step // eval_every - 1, 1] = last_vm
+                if record_path:
+                    path[step, 0] = theta[0]
+                    path[step, 1] = theta[1]
+                    path_loss, _ = family_evaluate(family, layout, settings, theta, X, y_class, y_reg, ws,
+                                                   eval_chunk)
+                    path[step, 2] = path_loss
+        if evaluated_at == step:
+            vl, vm = last_vl, last_vm
+        else:
+            vl, vm = family_evaluate(family, layout, settings, theta, data.X_val, data.y_val_class, data.y_val_reg,
+                                     ws, eval_chunk)
         train_loss[epoch] = loss_sum / n
         out.val_loss[k, epoch] = vl
         out.val_metric[k, epoch] = vm

@@ -7,11 +7,14 @@ Layout::
     results/<sweep>/environment.json    one record per `optengine run` (versions, cores, threads, device)
     results/<sweep>/runs/part-000001.parquet     one row per trial
     results/<sweep>/curves/part-000001.parquet   one row per trial and epoch
+    results/<sweep>/steps/part-000001.parquet    the step table (only with log_every / eval_every)
+    results/<sweep>/trajectories/part-000001.parquet   parameter paths (2-parameter models)
 
-A pack's two part files share their number. Each is written whole or not at all: to a
-hidden temporary name, flushed, then renamed. The curves part is renamed first and the
-runs part last, so a runs part marks a finished pack; a curves part without its runs
-part (a run killed between the two renames) is ignored. When a trial appears in several
+A pack's part files share their number. Each is written whole or not at all: to a
+hidden temporary name, flushed, then renamed. The curves part (and the steps and trajectories
+parts, when the pack has them) are renamed first and the runs part last, so a runs part marks a
+finished pack; a part without its runs part (a run killed before the last rename) is ignored,
+and deleted by the next run. When a trial appears in several
 parts (``--retry-failed``), the newest part wins. Every file is named in the folder's manifest
 (``sweep/manifest.py``) before it is written, so ``--fresh`` deletes only what optengine wrote.
 
@@ -35,8 +38,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
-from .schema import (ADDED_IN_2, CURVES_SCHEMA, EXTRA_RUN_COLUMNS, FORMAT, HYPER_COLUMNS_V2, READ_FORMATS,
-                     RUN_COLUMNS_AFTER, RUN_COLUMNS_BEFORE, RUNS_SCHEMA, SCHEMAS, STATUSES, hyper_order, runs_schema)
+from .schema import (ADDED_IN_2, ADDED_RUN_COLUMNS, CURVES_SCHEMA, EXTRA_RUN_COLUMNS, FORMAT, HYPER_COLUMNS_V2,
+                     READ_FORMATS, RUN_COLUMNS_AFTER, RUN_COLUMNS_BEFORE, RUNS_SCHEMA, SCHEMAS, SIDE_TABLES, STATUSES,
+                     hyper_order, runs_schema)
 
 HYPER_COLUMNS = HYPER_COLUMNS_V2  # (kept for old imports; the trainer's are optengine.train.HYPER_COLUMNS)
 SPLITS = "train/val/test"  # sweep.json's "splits" of a folder written by this version
@@ -130,6 +134,8 @@ def write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
 def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path:
     schema = runs_schema(hyper_order(df.columns)) if table == "runs" else SCHEMAS[table]
     df = df.reindex(columns=schema.names)
+    if table == "runs":  # an added column its writer left out (or NaN) holds its default
+        df = df.fillna({c: default for c, default in ADDED_RUN_COLUMNS.items()})
     for f in schema:  # a string column the trainer left empty (NaN) is "", never null
         if pa.types.is_string(f.type) and df[f.name].isna().any():
             df[f.name] = df[f.name].astype(object).where(df[f.name].notna(), "")
@@ -148,13 +154,20 @@ def _write_part(folder: Path, table: str, number: int, df: pd.DataFrame) -> Path
     return path
 
 
-def write_pack(folder: Path, number: int, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
-    """A finished pack: its curves part, then its runs part (the commit marker); both are named in
-    the folder's manifest first (one fsync'd append)."""
+def write_pack(folder: Path, number: int, runs: pd.DataFrame, curves: pd.DataFrame, tables=None) -> None:
+    """A finished pack: its curves part, its side tables (``tables``: {"steps" | "trajectories": DataFrame},
+    those with rows), then its runs part (the commit marker); all are named in the folder's manifest
+    first (one fsync'd append)."""
     from .sweep import manifest
 
-    manifest.record(folder, [part_path(folder, t, number) for t in ("curves", "runs")])
+    side = [(t, df) for t, df in (tables or {}).items() if df is not None and len(df)]
+    for t, _ in side:
+        if t not in SIDE_TABLES:
+            raise ValueError(f"unknown table {t!r}; known: {', '.join(SIDE_TABLES)}")
+    manifest.record(folder, [part_path(folder, t, number) for t in ("curves", *(t for t, _ in side), "runs")])
     _write_part(folder, "curves", number, curves)
+    for t, df in side:
+        _write_part(folder, t, number, df)
     _write_part(folder, "runs", number, runs)
 
 
@@ -176,8 +189,9 @@ def remove_leftovers(folder: Path) -> list[Path]:
             if not p.is_symlink():
                 removed.append(p)
     runs = {p.name for p in (folder / "runs").glob("part-*.parquet")}
-    if not (folder / "curves").is_symlink():
-        removed += [p for p in (folder / "curves").glob("part-*.parquet") if p.name not in runs and not p.is_symlink()]
+    for t in ("curves", *SIDE_TABLES):
+        if not (folder / t).is_symlink():
+            removed += [p for p in (folder / t).glob("part-*.parquet") if p.name not in runs and not p.is_symlink()]
     for p in removed:
         with os_errors(p, "remove"):
             p.unlink(missing_ok=True)
@@ -248,6 +262,9 @@ def _read_part(path: Path, table: str) -> pd.DataFrame:
         for c in EXTRA_RUN_COLUMNS:  # written by an earlier optengine: empty
             if c not in df.columns:
                 df[c] = ""
+        for c, default in ADDED_RUN_COLUMNS.items():  # written before the column existed: its default
+            if c not in df.columns:
+                df[c] = default
         for c in HYPER_COLUMNS_V2:
             if c not in df.columns:
                 df[c] = np.nan
@@ -349,6 +366,38 @@ def load(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
     return read_results(folder)
 
 
+TABLES = ("runs", "curves", *SIDE_TABLES)
+
+
+def load_table(folder, name: str) -> pd.DataFrame:
+    """``oe.load_table(folder, "steps" | "trajectories" | "runs" | "curves")``: one table of a results
+    folder. The side tables hold the rows of the trials' saved parts only (the newest part of a trial
+    that ran twice; a part without its runs part is ignored), sorted by trial and step; a folder
+    without the table (written before it existed, or with the recording off) gives the empty table
+    with its columns."""
+    from .errors import check_choice
+
+    check_choice("name", name, TABLES)
+    if name in ("runs", "curves"):
+        return read_results(folder)[TABLES.index(name)]
+    folder = Path(folder)
+    runs, _ = read_results(folder)
+    schema = SCHEMAS[name]
+    owner = {}  # trial_id -> the part its saved run came from
+    for number, path in _parts(folder, "runs"):
+        for tid in _read_part(path, "runs")["trial_id"]:
+            owner[tid] = number
+    frames = []
+    for number, path in _parts(folder, name):
+        df = read_part(path, name)
+        keep = [owner.get(t) == number for t in df["trial_id"]]
+        frames.append(df[np.asarray(keep, dtype=bool)])
+    if not frames:
+        return _typed(pd.DataFrame(columns=schema.names), schema)
+    out = _typed(pd.concat(frames, ignore_index=True), schema)
+    return out.sort_values(["trial_id", "step"], kind="stable").reset_index(drop=True)
+
+
 def read_sweep_info(folder) -> dict | None:
     """The folder's ``sweep.json`` or None when there is none."""
     path = Path(folder) / "sweep.json"
@@ -361,4 +410,4 @@ def read_sweep_info(folder) -> dict | None:
                                       "or the file was damaged") from None
 
 
-__all__ = ["load", "read_results", "write_pack", "write_part", "ResultsError", "DamagedResults", "HYPER_COLUMNS"]
+__all__ = ["load", "load_table", "read_results", "write_pack", "write_part", "ResultsError", "DamagedResults", "HYPER_COLUMNS"]

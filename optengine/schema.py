@@ -5,7 +5,10 @@ pyarrow; the trainer and the update rules are never imported for it.
 
 Versioning
 ----------
-Every part file carries ``{"format": N, "table": "runs" | "curves"}`` in its Parquet metadata.
+Every part file carries ``{"format": N, "table": "runs" | "curves" | "steps" | "trajectories"}`` in its
+Parquet metadata. ``steps`` (the step table, ``log_every``/``eval_every``) and ``trajectories`` (the
+parameter path of 2-parameter models) are optional tables, added within format 2: a folder without
+them reads as having none (``results.load_table`` returns the empty table with its columns).
 
 * **Format 1** (before the Hardening issue): runs column ``clip`` (now ``clipping``), ``schedule``
   held the schedule's label; no test columns, no ``compile_s``. Mapped to format 2 on read.
@@ -28,6 +31,11 @@ for a sweep with ``[scaling]`` (linked axes, ``sweep/linked.py``): the unscaled 
 changes neither the format nor any trial_id. It is the one such column that is not a rule
 hyperparameter (``SCALING_COLUMNS``).
 
+**Added columns** (``ADDED_RUN_COLUMNS``, within format 2): columns appended after the fixed ones
+whose absence has one meaning, their default. A part written before such a column existed reads with
+the default (``steps_to_target``: -1, "no target / not reached"), so older folders still load and
+resume; an older optengine reading a newer folder sees it as one more (hyperparameter-like) column.
+
 A new *fixed* column, a renamed column or a changed meaning needs a new format number, a reader
 for the old one (as ``results._from_format_1``) and an entry above.
 
@@ -48,6 +56,8 @@ RUN_COLUMNS_BEFORE = ["trial_id", "sweep", "model", "dataset", "optimizer", "lr"
 RUN_COLUMNS_AFTER = ["dtype", "status", "error", "final_train_loss", "final_val_loss", "final_val_metric",
                      "best_val_loss", "best_epoch", "final_test_loss", "final_test_metric", "steps",
                      "diverged_at_step", "early_stopped", "wall_s", "compile_s"]
+# added within format 2, with the value a part written before them reads with (see "Added columns")
+ADDED_RUN_COLUMNS = {"steps_to_target": -1}
 # written by the sweep runner beside the trainer's columns (empty in parts of older versions)
 EXTRA_RUN_COLUMNS = ["config_id", "model_spec", "dataset_spec", "device"]
 # optional columns read like hyperparameter columns that are not rule hyperparameters (see the module)
@@ -55,11 +65,16 @@ SCALING_COLUMNS = ["lr_base"]
 # the hyperparameter columns of results format 2 as first released (lr is a fixed column)
 HYPER_COLUMNS_V2 = ["momentum", "beta1", "beta2", "eps", "decay", "weight_decay", "l2"]
 CURVE_COLUMNS = ["trial_id", "epoch", "step", "lr", "train_loss", "val_loss", "val_metric", "grad_norm"]
+# the step table: a row every log_every steps (lr, means over those steps of the loss and pre-clip gradient
+# norm, fraction clipped) and every eval_every steps (validation); NaN where not recorded
+STEP_COLUMNS = ["trial_id", "step", "lr", "train_loss", "grad_norm", "clip_fraction", "val_loss", "val_metric"]
+# the path of a 2-parameter model: step 0 = the start, then after every step; loss = the training loss there
+TRAJECTORY_COLUMNS = ["trial_id", "step", "p0", "p1", "loss"]
 # runs columns added by format 2 (NaN in format-1 parts)
 ADDED_IN_2 = ("final_test_loss", "final_test_metric", "compile_s")
 
-_FIXED = set(RUN_COLUMNS_BEFORE) | set(RUN_COLUMNS_AFTER) | set(EXTRA_RUN_COLUMNS) | {"clip"}
-_INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step"}
+_FIXED = set(RUN_COLUMNS_BEFORE) | set(RUN_COLUMNS_AFTER) | set(EXTRA_RUN_COLUMNS) | set(ADDED_RUN_COLUMNS) | {"clip"}
+_INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step", "steps_to_target"}
 _STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "schedule_settings", "clipping", "dtype",
         "status", "error", "model_spec", "dataset_spec", "device", "config_id"}
 STATUSES = ("ok", "diverged", "failed")
@@ -81,7 +96,8 @@ def hyper_order(*column_lists) -> list[str]:
 
 def run_columns(hyper_columns=HYPER_COLUMNS_V2, extra: bool = False) -> list[str]:
     """The runs table's columns with these hyperparameter columns (+ the runner's columns with ``extra``)."""
-    return RUN_COLUMNS_BEFORE + list(hyper_columns) + RUN_COLUMNS_AFTER + (EXTRA_RUN_COLUMNS if extra else [])
+    return (RUN_COLUMNS_BEFORE + list(hyper_columns) + RUN_COLUMNS_AFTER + list(ADDED_RUN_COLUMNS)
+            + (EXTRA_RUN_COLUMNS if extra else []))
 
 
 def column_type(col: str) -> pa.DataType:
@@ -101,4 +117,8 @@ def runs_schema(hyper_columns=HYPER_COLUMNS_V2) -> pa.Schema:
 
 RUNS_SCHEMA = runs_schema()  # format 2 with its first hyperparameter columns
 CURVES_SCHEMA = pa.schema([(c, column_type(c)) for c in CURVE_COLUMNS])
-SCHEMAS = {"runs": RUNS_SCHEMA, "curves": CURVES_SCHEMA}
+STEPS_SCHEMA = pa.schema([(c, column_type(c)) for c in STEP_COLUMNS])
+TRAJECTORIES_SCHEMA = pa.schema([(c, column_type(c)) for c in TRAJECTORY_COLUMNS])
+SCHEMAS = {"runs": RUNS_SCHEMA, "curves": CURVES_SCHEMA, "steps": STEPS_SCHEMA, "trajectories": TRAJECTORIES_SCHEMA}
+# the tables written beside a pack's runs part (same part number), optional
+SIDE_TABLES = ("steps", "trajectories")

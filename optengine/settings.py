@@ -224,9 +224,80 @@ class PackSettings:
                 "dtype": self.dtype, "early_stopping": [self.patience, self.min_delta],
                 "diverge_factor": self.diverge_factor}
 
-    def loop(self, batch: int, workspace_size: int, eval_chunk: int):
-        """The kernels' ``pack_kernel.Loop`` record for this mini-batch size and workspace."""
+    def loop(self, batch: int, workspace_size: int, eval_chunk: int, recording: "Recording | None" = None,
+             trajectory: bool = False):
+        """The kernels' ``pack_kernel.Loop`` record for this mini-batch size and workspace (and what the pack
+        records beside its curves: ``recording``, and the parameter path when ``trajectory``)."""
         from .pack_kernel import Loop
 
+        rec = recording or Recording()
         return Loop(int(batch), self.epochs, int(workspace_size), int(eval_chunk), self.diverge_factor,
-                    self.patience, self.min_delta)
+                    self.patience, self.min_delta, int(rec.log_every), int(rec.eval_every), int(bool(trajectory)))
+
+
+# -- what a pack records beside its curves -------------------------------------------------------------
+
+TARGET_KEYS = ("val_metric", "val_loss")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The optional records of a pack (all off by default): the step table every ``log_every`` steps,
+    validation every ``eval_every`` steps, a target for ``steps_to_target`` (``(key, value)`` with key
+    ``val_metric`` (reached when >= value) or ``val_loss`` (when <= value)), and the parameter path of
+    2-parameter models (``trajectory``: None = automatic, True, False).
+
+    trial_ids: ``target`` and ``eval_every`` change the runs table (``steps_to_target``), so when set they
+    enter a trial's id (``id_fields``); at their defaults they are left out, so every existing
+    configuration keeps its id. ``log_every`` and ``trajectory`` only add tables (the trial's numbers are
+    bit-identical with them on or off) and never enter the id."""
+
+    log_every: int = 0
+    eval_every: int = 0
+    target: tuple | None = None
+    trajectory: bool | None = None
+
+    @classmethod
+    def parse(cls, log_every=None, eval_every=None, target=None, trajectory=None, prefix: str = "") -> "Recording":
+        """Validate the settings (``prefix`` = ``"train."`` in a spec); ConfigError naming the field."""
+        if isinstance(log_every, Recording):
+            return log_every
+        log_every = 0 if log_every in (None, 0, False) else check_number(f"{prefix}log_every", log_every, low=1,
+                                                                          integer=True)
+        eval_every = 0 if eval_every in (None, 0, False) else check_number(f"{prefix}eval_every", eval_every,
+                                                                            low=1, integer=True)
+        if target is not None:
+            if not isinstance(target, dict) or len(target) != 1:
+                raise ConfigError(f"{prefix}target", "must be one of {val_metric = x} (reached when the validation "
+                                                     "metric is >= x) or {val_loss = x} (when the validation loss "
+                                                     f"is <= x), got {target!r}")
+            (key, value), = target.items()
+            check_choice(f"{prefix}target", key, TARGET_KEYS)
+            value = check_number(f"{prefix}target.{key}", value)
+            target = (key, float(value))
+        if trajectory is not None and not isinstance(trajectory, bool):
+            raise ConfigError(f"{prefix}trajectory", f"must be true or false (default: automatic for 2-parameter "
+                                                     f"models), got {trajectory!r}")
+        return cls(int(log_every), int(eval_every), target, trajectory)
+
+    @property
+    def target_dict(self) -> dict | None:
+        return None if self.target is None else {self.target[0]: self.target[1]}
+
+    def as_dict(self) -> dict:
+        """The settings that are not at their defaults, as ``train_pack``'s keywords (``parse`` reads it back)."""
+        out = {k: v for k, v in (("log_every", self.log_every), ("eval_every", self.eval_every)) if v}
+        if self.target is not None:
+            out["target"] = self.target_dict
+        if self.trajectory is not None:
+            out["trajectory"] = self.trajectory
+        return out
+
+    def id_fields(self) -> dict:
+        """What enters a trial's id (see the class): nothing at the defaults."""
+        out = {}
+        if self.eval_every:
+            out["eval_every"] = self.eval_every
+        if self.target is not None:
+            out["target"] = self.target_dict
+        return out

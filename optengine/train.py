@@ -29,13 +29,17 @@ from .models.kernels import DENSE
 from .models.base import EVAL_CHUNK
 from .models.surfaces import noise_dataset
 from .optimizers import HYPER, RULES, hyper_vector, n_buffers
-from .settings import PackSettings, TrialSettings, hash_id
+from .settings import PackSettings, Recording, TrialSettings, hash_id
 
 STATUS = {pack_kernel.OK: "ok", pack_kernel.DIVERGED: "diverged", pack_kernel.EARLY_STOPPED: "ok"}
 HYPER_COLUMNS = schema.hyper_order([h for h in HYPER if h != "lr"])
 RUN_COLUMNS = schema.run_columns(HYPER_COLUMNS)
 CURVE_COLUMNS = schema.CURVE_COLUMNS
+STEP_COLUMNS = schema.STEP_COLUMNS
+TRAJECTORY_COLUMNS = schema.TRAJECTORY_COLUMNS
 DEFAULT_DIVERGE_FACTOR = 1e4
+# the trajectory is recorded without being asked for when a 2-parameter pack has at most this many points
+TRAJECTORY_AUTO_ROWS = 1_000_000
 
 
 # -- resolving the shared parts of a pack ---------------------------------------------
@@ -109,7 +113,8 @@ def _batch(batch_size, n: int) -> int:
 
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
                diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False, single=None,
-               device="cpu"):
+               device="cpu", log_every=None, eval_every=None, target=None, trajectory=None, return_steps=False,
+               return_trajectory=False):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
     ``trials``: a list of dicts (or of validated ``settings.TrialSettings``, used as they are), each
@@ -118,12 +123,41 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     "seed": 0}``. Returns ``(runs, curves)`` DataFrames (``+ (params K x P,)`` with
     ``return_params``). ``single`` is for ``oe.train``: errors then name its arguments.
     ``device="cuda"`` trains the pack on a GPU (``optengine/cuda``, dense models) with the same tables.
+
+    Optional records (off by default; they never change the runs and curves): ``log_every=N`` the step
+    table (``STEP_COLUMNS``: every N steps the lr, the means over those N steps of the mini-batch loss and
+    of the pre-clip gradient norm, the fraction of them clipped), ``eval_every=M`` validation every M
+    steps (rows of the step table) besides each epoch end, ``target={"val_metric": x}`` or
+    ``{"val_loss": x}`` the runs column ``steps_to_target``, ``trajectory`` (None: automatic for
+    2-parameter models such as the surfaces, when the pack is small) the table ``TRAJECTORY_COLUMNS``.
+    ``return_steps`` / ``return_trajectory`` append those tables to the returned tuple (after params).
     """
+    runs, curves, params, tables = train_pack_tables(
+        model, dataset, trials, batch_size=batch_size, epochs=epochs, dtype=dtype, early_stopping=early_stopping,
+        diverge_factor=diverge_factor, threads=threads, sweep=sweep, single=single, device=device,
+        log_every=log_every, eval_every=eval_every, target=target, trajectory=trajectory)
+    result = (runs, curves) + ((params,) if return_params else ()) + ((tables["steps"],) if return_steps else ()) \
+        + ((tables["trajectories"],) if return_trajectory else ())
+    return result
+
+
+def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
+                      diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", single=None, device="cpu",
+                      log_every=None, eval_every=None, target=None, trajectory=None):
+    """``train_pack``'s work: ``(runs, curves, params, {"steps": ..., "trajectories": ...})`` (what the
+    sweep worker writes)."""
     device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
     pack = PackSettings.parse(epochs, dtype, early_stopping, diverge_factor)
+    rec = Recording.parse(log_every, eval_every, target, trajectory)
     dtype, epochs, diverge_factor = pack.dtype, pack.epochs, pack.diverge_factor
+    if device == "cuda":
+        on = [name for name, v in (("log_every", rec.log_every), ("eval_every", rec.eval_every),
+                                   ("trajectory", rec.trajectory)) if v]
+        if on:
+            raise ConfigError("device", f"the CUDA trainer does not record {' and '.join(on)} yet; leave "
+                                        f"{on[0]} out or train with device=\"cpu\"")
     if threads is not None:
         threads = check_number("threads", threads, low=1, integer=True)
     settings = [TrialSettings.parse(t, f"trials[{i}]" if single is None else None, dtype)
@@ -150,11 +184,17 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
         ds_key = f"{ds.name}:{_fingerprint(*splits)}"
     if device == "cuda" and mdl.family != DENSE:
         raise ConfigError("device", f"{mdl.name} cannot train on cuda: {CUDA_SUPPORTED} can; use device=\"cpu\"")
+    if rec.trajectory and mdl.n_params != 2:
+        raise ConfigError("trajectory", f"records the path of 2-parameter models (the surfaces rosenbrock, ravine, "
+                                        f"beale, noisy_quadratic); {mdl.name} has {mdl.n_params} parameters")
     test = _test_split(mdl, ds, dtype)
     n = X.shape[0]
     batch = _batch(batch_size, n)
     n_batches = math.ceil(n / batch)
     K = len(settings)
+    total_steps = epochs * n_batches
+    path = device == "cpu" and mdl.n_params == 2 and (
+        rec.trajectory if rec.trajectory is not None else K * (total_steps + 1) <= TRAJECTORY_AUTO_ROWS)
     ws_size = max(mdl.workspace_size(batch), mdl.workspace_size(min(EVAL_CHUNK, max(n, Xv.shape[0]))))
     if test is not None:
         ws_size = max(ws_size, mdl.workspace_size(min(EVAL_CHUNK, test[0].shape[0])))
@@ -164,17 +204,18 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     live = K if device == "cuda" else min(K, threads or _default_threads())
     memory.require("trials", f"the pack's arrays ({K} trials x {mdl.n_params} parameters, {dtype})",
                    pack_bytes(K, mdl.n_params, ws_size, epochs, np_dtype.itemsize, live,
-                              max(n_buffers(s.optimizer, s.hypers) for s in settings)))
+                              max(n_buffers(s.optimizer, s.hypers) for s in settings))
+                   + record_bytes(K, total_steps, rec, path))
     schedules = [s.schedule.with_total((epochs if s.schedule.unit == "epoch" else epochs * n_batches)
                                        - s.schedule.warmup_steps) for s in settings]
     params = np.stack([mdl.init(s.seed, np.float64) for s in settings]).astype(np_dtype)
     trials_rec = trials_record(settings, schedules, params)
     model_rec = pack_kernel.Model(mdl.ai, mdl.af)
     data = pack_kernel.Data(X, y_class, y_reg, Xv, y_val_class, y_val_reg)
-    loop = pack.loop(batch, ws_size, EVAL_CHUNK)
-    out = outputs_record(K, epochs)
+    loop = pack.loop(batch, ws_size, EVAL_CHUNK, rec, path)
+    out = outputs_record(K, epochs, total_steps, rec, path)
 
-    shared = pack.id_fields(mdl.spec(), ds_key, batch)
+    shared = {**pack.id_fields(mdl.spec(), ds_key, batch), **rec.id_fields()}
     ids = [s.trial_id or trial_id({**shared, **s.config(sc)}) for s, sc in zip(settings, schedules)]
 
     t0 = time.perf_counter()
@@ -195,7 +236,9 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     runs = _runs_table(settings, schedules, ids, out, test_out, sweep, mdl, ds_label, batch, epochs, dtype,
                        diverge_factor, timing)
     curves = _curves_table(ids, out)
-    return (runs, curves, params) if return_params else (runs, curves)
+    steps = _steps_table(ids, out, rec)
+    runs["steps_to_target"] = steps_to_target(runs["trial_id"], curves, steps, rec.target)
+    return runs, curves, params, {"steps": steps, "trajectories": _trajectories_table(ids, out)}
 
 
 def trials_record(settings, schedules, params) -> pack_kernel.Trials:
@@ -211,11 +254,28 @@ def trials_record(settings, schedules, params) -> pack_kernel.Trials:
         params=params)
 
 
-def outputs_record(K: int, epochs: int) -> pack_kernel.Outputs:
-    """The kernels' outputs for K trials, NaN (zero steps) until written."""
+def outputs_record(K: int, epochs: int, total_steps: int = 0, rec=None, path: bool = False) -> pack_kernel.Outputs:
+    """The kernels' outputs for K trials, NaN (zero steps) until written; the optional records sized for
+    ``total_steps`` steps per trial (0 rows when off)."""
+    n_log, n_eval, n_path = _record_rows(total_steps, rec, path)
     return pack_kernel.Outputs(
         *(np.full((K, epochs), np.nan) for _ in range(5)), steps_at=np.zeros((K, epochs), dtype=np.int64),
-        results=np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64), infos=np.full((K, pack_kernel.N_INFO), np.nan))
+        results=np.zeros((K, pack_kernel.N_RESULTS), dtype=np.int64), infos=np.full((K, pack_kernel.N_INFO), np.nan),
+        step_log=np.full((K, n_log, pack_kernel.N_LOG), np.nan), step_val=np.full((K, n_eval, 2), np.nan),
+        trajectory=np.full((K, n_path, 3), np.nan))
+
+
+def _record_rows(total_steps: int, rec, path: bool) -> tuple[int, int, int]:
+    log_every = rec.log_every if rec is not None else 0
+    eval_every = rec.eval_every if rec is not None else 0
+    return (total_steps // log_every if log_every else 0, total_steps // eval_every if eval_every else 0,
+            total_steps + 1 if path else 0)
+
+
+def record_bytes(K: int, total_steps: int, rec, path: bool) -> int:
+    """Memory of the optional records (step log, step validation, trajectory) of K trials."""
+    n_log, n_eval, n_path = _record_rows(total_steps, rec, path)
+    return 8 * K * (pack_kernel.N_LOG * n_log + 2 * n_eval + 3 * n_path)
 
 
 def _test_split(mdl, ds, dtype):
@@ -324,25 +384,95 @@ def _curves_table(ids, out):
     return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS]
 
 
+def _empty(columns) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=schema.column_type(c).to_pandas_dtype() if c != "trial_id" else object)
+                         for c in columns})
+
+
+def _steps_table(ids, out, rec: Recording) -> pd.DataFrame:
+    """The step table (``STEP_COLUMNS``): a row every ``log_every`` steps and every ``eval_every`` steps
+    (one row when both fall on a step), up to the steps each trial applied; NaN where not recorded."""
+    if not (rec.log_every or rec.eval_every):
+        return _empty(STEP_COLUMNS)
+    parts = []
+    for k, tid in enumerate(ids):
+        done = int(out.results[k, pack_kernel.R_STEPS])
+        log_steps = np.arange(1, done // rec.log_every + 1, dtype=np.int64) * rec.log_every if rec.log_every else \
+            np.zeros(0, dtype=np.int64)
+        eval_steps = np.arange(1, done // rec.eval_every + 1, dtype=np.int64) * rec.eval_every if rec.eval_every \
+            else np.zeros(0, dtype=np.int64)
+        steps = np.union1d(log_steps, eval_steps)
+        if not steps.size:
+            continue
+        cols = {c: np.full(steps.size, np.nan) for c in STEP_COLUMNS[2:]}
+        if log_steps.size:
+            at = np.searchsorted(steps, log_steps)
+            log = out.step_log[k, :log_steps.size]
+            cols["lr"][at] = log[:, pack_kernel.L_LR]
+            cols["train_loss"][at] = log[:, pack_kernel.L_LOSS]
+            cols["grad_norm"][at] = log[:, pack_kernel.L_NORM]
+            cols["clip_fraction"][at] = log[:, pack_kernel.L_CLIPPED]
+        if eval_steps.size:
+            at = np.searchsorted(steps, eval_steps)
+            cols["val_loss"][at] = out.step_val[k, :eval_steps.size, 0]
+            cols["val_metric"][at] = out.step_val[k, :eval_steps.size, 1]
+        parts.append(pd.DataFrame({"trial_id": tid, "step": steps, **cols}))
+    if not parts:
+        return _empty(STEP_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[STEP_COLUMNS]
+
+
+def _trajectories_table(ids, out) -> pd.DataFrame:
+    """The trajectory table (``TRAJECTORY_COLUMNS``): step 0 = the start, then after every applied step."""
+    if out.trajectory.shape[1] == 0:
+        return _empty(TRAJECTORY_COLUMNS)
+    parts = []
+    for k, tid in enumerate(ids):
+        done = int(out.results[k, pack_kernel.R_STEPS])
+        path = out.trajectory[k, :done + 1]
+        parts.append(pd.DataFrame({"trial_id": tid, "step": np.arange(done + 1, dtype=np.int64),
+                                   "p0": path[:, 0], "p1": path[:, 1], "loss": path[:, 2]}))
+    return pd.concat(parts, ignore_index=True)[TRAJECTORY_COLUMNS]
+
+
+def steps_to_target(trial_ids, curves: pd.DataFrame, steps: pd.DataFrame, target) -> np.ndarray:
+    """Per trial, the first step at which validation reached ``target`` (``(key, x)``: ``val_metric`` >= x or
+    ``val_loss`` <= x), scanning every evaluation in step order: the step table's rows with validation
+    numbers (``eval_every``) and the epoch ends (curves); -1 when never reached or without a target."""
+    out = np.full(len(trial_ids), -1, dtype=np.int64)
+    if target is None:
+        return out
+    key, x = target
+    points = pd.concat([t.loc[t[key].notna(), ["trial_id", "step", key]] for t in (curves, steps) if len(t)],
+                       ignore_index=True) if len(curves) or len(steps) else None
+    if points is None or not len(points):
+        return out
+    hit = points[points[key] >= x] if key == "val_metric" else points[points[key] <= x]
+    first = hit.groupby("trial_id")["step"].min()
+    return np.array([int(first.get(t, -1)) for t in trial_ids], dtype=np.int64)
+
+
 # -- one trial ----------------------------------------------------------------------------------------
 
 def train(model, dataset=None, optimizer: str = "adam", lr: float | None = None, batch_size=64, epochs: int = 10,
           seed: int = 0, schedule=None, clip=None, dtype: str = "float32", early_stopping=None,
           diverge_factor: float = DEFAULT_DIVERGE_FACTOR, threads=None, return_params: bool = False,
-          device: str = "cpu", **hyper):
+          device: str = "cpu", log_every=None, eval_every=None, target=None, trajectory=None,
+          return_steps: bool = False, return_trajectory: bool = False, **hyper):
     """Train one trial through the pack trainer; return ``(summary dict, curve DataFrame)``.
 
     ``oe.train(model="mlp"-settings or oe.model(...), dataset="mnist1d", optimizer="adam", lr=1e-2,
     batch_size=100, epochs=20, seed=0, schedule={"name": "cosine", "warmup_steps": 100},
     clip={"norm": 1.0})``. Extra keywords are the rule's hyperparameters (momentum, beta1, ...).
     With ``return_params=True`` the trained parameter vector is returned third; ``device="cuda"``
-    trains on a GPU.
+    trains on a GPU. ``log_every``, ``eval_every``, ``target``, ``trajectory`` as in ``train_pack``;
+    ``return_steps`` / ``return_trajectory`` append the step table / the trajectory table (after the
+    parameters).
     """
     trial = {"optimizer": optimizer, "lr": lr, **hyper, "schedule": schedule, "clip": clip, "seed": seed}
-    result = train_pack(model, dataset, [trial], batch_size=batch_size, epochs=epochs, dtype=dtype,
-                        early_stopping=early_stopping, diverge_factor=diverge_factor, threads=threads,
-                        return_params=return_params, single=True, device=device)
-    summary = result[0].iloc[0].to_dict()
-    if return_params:
-        return summary, result[1], result[2][0]
-    return summary, result[1]
+    runs, curves, params, tables = train_pack_tables(
+        model, dataset, [trial], batch_size=batch_size, epochs=epochs, dtype=dtype, early_stopping=early_stopping,
+        diverge_factor=diverge_factor, threads=threads, single=True, device=device, log_every=log_every,
+        eval_every=eval_every, target=target, trajectory=trajectory)
+    return ((runs.iloc[0].to_dict(), curves) + ((params[0],) if return_params else ())
+            + ((tables["steps"],) if return_steps else ()) + ((tables["trajectories"],) if return_trajectory else ()))

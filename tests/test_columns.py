@@ -30,7 +30,8 @@ def test_run_columns_are_the_contracts():
                            "schedule", "schedule_settings", "clipping", "momentum", "beta1", "beta2", "eps", "decay",
                            "weight_decay", "l2", *later, "dtype", "status", "error", "final_train_loss",
                            "final_val_loss", "final_val_metric", "best_val_loss", "best_epoch", "final_test_loss",
-                           "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s", "compile_s"]
+                           "final_test_metric", "steps", "diverged_at_step", "early_stopped", "wall_s", "compile_s",
+                           "steps_to_target"]  # added within format 2 (schema.ADDED_RUN_COLUMNS)
 
 
 def test_schedule_name_groups_settings_that_differ_in_total_steps(iris):

@@ -53,7 +53,8 @@ def expand(spec: Spec) -> list[Trial]:
         for seed in spec.seeds:
             t = Trial.make(pack["model"], pack["dataset"], pack["batch_size"], pack["epochs"], pack["dtype"],
                            spec.train["early_stopping"], spec.train["diverge_factor"], spec.train["device"],
-                           {**settings, "seed": seed}, parsed=parsed.replace(seed=seed), lr_base=lr_base)
+                           {**settings, "seed": seed}, parsed=parsed.replace(seed=seed), lr_base=lr_base,
+                           recording=spec.train.get("recording"))
             trials.setdefault(t.trial_id, t)
     p.raise_if_any(spec.source)
     return list(trials.values())

@@ -33,7 +33,7 @@ class Pack:
                 "pack_id": self.pack_id, "sweep": sweep, "threads": threads, "marker_dir": marker_dir,
                 "model": json.loads(t.model), "dataset": json.loads(t.dataset), "batch_size": t.batch_size,
                 "epochs": t.epochs, "dtype": t.dtype, "early_stopping": json.loads(t.early_stopping),
-                "diverge_factor": t.diverge_factor, "device": t.device,
+                "diverge_factor": t.diverge_factor, "device": t.device, "recording": t.recording_dict(),
                 "trials": [x.for_trainer() for x in self.trials]}
 
 

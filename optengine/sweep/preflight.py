@@ -84,6 +84,11 @@ def _resolve(spec: Spec, model: dict, data: dict | None):
         check_device(spec.train["device"], model)
     except ConfigError as exc:
         raise ConfigError("train.device", str(exc).split(": ", 1)[-1]) from None
+    rec = spec.train.get("recording")
+    on = [k for k in ("log_every", "eval_every", "trajectory") if rec is not None and getattr(rec, k)]
+    if spec.train["device"] == "cuda" and on:
+        raise ConfigError("train.device", f"the CUDA trainer does not record {' and '.join(on)} yet; leave "
+                                          f"train.{on[0]} out or train on cpu")
     if data is None or data.get("name") == "surface_noise":
         X, Xv, _ = surface_data(data)  # checks n_samples and seed
         ds, data_bytes, n_rows = None, X.nbytes + Xv.nbytes, X.shape[0]
@@ -102,6 +107,9 @@ def _resolve(spec: Spec, model: dict, data: dict | None):
         raise hidden_error(model, exc) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise model_error(model, exc) from None
+    if rec is not None and rec.trajectory and mdl.n_params != 2:
+        raise ConfigError("train.trajectory", f"records the path of 2-parameter models (the surfaces); {mdl.name} "
+                                              f"has {mdl.n_params} parameters")
     return mdl, n_rows, f"{mdl.name} on {ds.name}" if ds is not None else mdl.name, data_bytes
 
 

@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+from ..schema import SIDE_TABLES
 from ..results import DamagedResults, ResultsError, os_errors, read_results
 from . import manifest
 from .ownership import locked
@@ -36,7 +37,7 @@ def move_aside(folder, damaged) -> list[Path]:
     ``damaged/<time>/``; the caller holds the folder's lock."""
     folder = Path(folder)
     names = {(Path(p).parent.name, Path(p).name) for p, _ in damaged}
-    names |= {("curves" if t == "runs" else "runs", n) for t, n in names}
+    names |= {(t, n) for _, n in names for t in ("runs", "curves", *SIDE_TABLES)}  # a pack's parts share a number
     # runs parts first: once a runs part is gone its trials count as not done, and a crash
     # that leaves its curves partner behind leaves an orphan the next run deletes
     todo = [(t, n) for t, n in sorted(names, key=lambda x: (x[0] != "runs", x[1])) if (folder / t / n).is_file() and not (folder / t / n).is_symlink()]

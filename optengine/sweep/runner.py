@@ -367,7 +367,7 @@ def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
     if counts.get("lr_bases"):  # [scaling]: the unscaled lr (an optional column, schema.py)
         runs = runs.assign(lr_base=runs["trial_id"].map(counts["lr_bases"]).astype("float64"))
-    write_pack(folder, counts["part"], runs, curves)
+    write_pack(folder, counts["part"], runs, curves, res.get("tables"))
     counts["part"] += 1
     counts["done"] += len(runs)
     counts["diverged"] += int((runs["status"] == "diverged").sum())

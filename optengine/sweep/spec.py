@@ -37,16 +37,18 @@ from ..errors import ConfigError, check_choice, check_number, closest
 from ..models import MODELS, model as make_model
 from ..optimizers import HYPER, RULE_HYPER, RULES, check_hyper_value
 from ..schedules import COMMON_PARAMS, KIND_PARAMS, KINDS, check_setting
-from ..settings import DTYPES, parse_early_stopping as _early_stopping
+from ..settings import DTYPES, Recording, parse_early_stopping as _early_stopping
 from .linked import parse_scaling
 from .problems import Problems, SpecError
 from .trial import canonical
 
 TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search",
             "scaling")
-TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device")
+TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device", "log_every",
+              "eval_every", "target", "trajectory")
 TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 64, "dtype": "float32", "early_stopping": None,
                   "diverge_factor": 1e4, "device": "cpu"}
+RECORDING_KEYS = ("log_every", "eval_every", "target", "trajectory")  # -> train["recording"] (settings.Recording)
 DEVICES = ("cpu", "cuda")
 SURFACE_NOISE = {"n_samples": 1000, "seed": 0}
 MAX_EPOCHS = 1_000_000
@@ -355,6 +357,9 @@ def _train(table, p: Problems) -> dict:
     out["device"] = "cpu"
     with p.at():
         out["device"] = check_choice("train.device", table.get("device", "cpu"), DEVICES)
+    out["recording"] = Recording()
+    with p.at():
+        out["recording"] = Recording.parse(*(table.get(k) for k in RECORDING_KEYS), prefix="train.")
     return out
 
 

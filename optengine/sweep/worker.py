@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..schema import CURVE_COLUMNS
 from ..settings import TrialSettings
-from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack
+from ..schema import ADDED_RUN_COLUMNS
+from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack_tables
 from . import environment
 from .worker_pool import exit_with_parent
 
@@ -27,7 +28,8 @@ _DATA_CACHE: dict = {}
 
 
 def run_pack(payload: dict) -> dict:
-    """Train one pack; return ``{"pack_id", "runs", "curves"}`` (failed trials included as rows)."""
+    """Train one pack; return ``{"pack_id", "runs", "curves", "tables"}`` (failed trials included as rows;
+    ``tables``: the step and trajectory tables, {} when the pack records neither)."""
     if payload.get("watch_parent"):
         exit_with_parent()
     marker = _mark(payload)
@@ -35,23 +37,26 @@ def run_pack(payload: dict) -> dict:
         threads = payload["threads"] or _auto_threads()
         trials = payload["trials"]
         try:
-            runs, curves = _train(payload, trials, threads)
+            runs, curves, tables = _train(payload, trials, threads)
         except Exception:
             if len(trials) == 1:
-                runs, curves = _failed(payload, trials[0]), _no_curves()
+                runs, curves, tables = _failed(payload, trials[0]), _no_curves(), {}
             else:
                 parts = []
                 for t in trials:
                     try:
                         parts.append(_train(payload, [t], threads))
                     except Exception:
-                        parts.append((_failed(payload, t), _no_curves()))
-                runs = pd.concat([r for r, _ in parts], ignore_index=True)
-                curves = pd.concat([c for _, c in parts], ignore_index=True)
+                        parts.append((_failed(payload, t), _no_curves(), {}))
+                runs = pd.concat([r for r, _, _ in parts], ignore_index=True)
+                curves = pd.concat([c for _, c, _ in parts], ignore_index=True)
+                tables = {name: pd.concat(frames, ignore_index=True) for name in ("steps", "trajectories")
+                          if (frames := [t[name] for _, _, t in parts if name in t])}
         runs = runs.assign(model_spec=json.dumps(payload["model"], sort_keys=True),
                            dataset_spec=json.dumps(payload["dataset"], sort_keys=True),
                            device=payload["device"])
-        return {"pack_id": payload["pack_id"], "runs": runs, "curves": curves}
+        return {"pack_id": payload["pack_id"], "runs": runs, "curves": curves,
+                "tables": {name: df for name, df in tables.items() if len(df)}}
     finally:
         if marker is not None:
             marker.unlink(missing_ok=True)
@@ -92,9 +97,12 @@ def _train(payload, trials, threads):
     kwargs = {}
     if payload["device"] != "cpu":
         kwargs["device"] = payload["device"]
-    return train_pack(payload["model"], _dataset(payload["dataset"]), trials, batch_size=payload["batch_size"],
-                      epochs=payload["epochs"], dtype=payload["dtype"], early_stopping=payload["early_stopping"],
-                      diverge_factor=payload["diverge_factor"], threads=threads, sweep=payload["sweep"], **kwargs)
+    runs, curves, _, tables = train_pack_tables(
+        payload["model"], _dataset(payload["dataset"]), trials, batch_size=payload["batch_size"],
+        epochs=payload["epochs"], dtype=payload["dtype"], early_stopping=payload["early_stopping"],
+        diverge_factor=payload["diverge_factor"], threads=threads, sweep=payload["sweep"],
+        **payload.get("recording", {}), **kwargs)
+    return runs, curves, tables
 
 
 def _dataset(spec):
@@ -175,7 +183,7 @@ def _failed(payload, trial) -> pd.DataFrame:
         "batch_size": batch if isinstance(batch, int) else -1, "epochs": payload["epochs"],
         **settings, "dtype": payload["dtype"], "status": "failed", "error": error,
         "best_epoch": -1, "steps": 0, "diverged_at_step": -1, "early_stopped": False, "wall_s": 0.0,
-        "compile_s": 0.0,
+        "compile_s": 0.0, **ADDED_RUN_COLUMNS,
     })
     return pd.DataFrame([row], columns=RUN_COLUMNS)
 

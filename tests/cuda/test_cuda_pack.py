@@ -217,3 +217,16 @@ def test_packs_too_big_for_the_device_run_in_groups(classes, monkeypatch):
     """Trials are independent, so a pack split into groups of 2 gives the same tables."""
     monkeypatch.setattr(gpk, "_group_size", lambda K, per_trial: 2)
     compare({"name": "mlp", "sizes": [5, 7, 3]}, classes, MIXED[:3], batch_size=16, epochs=2)
+
+
+def test_steps_to_target_is_the_cpus_and_the_step_records_are_refused(classes):
+    """A target evaluated per epoch comes from the curves: the same on both devices. The step table,
+    validation every M steps and trajectories are not recorded on the GPU yet: refused before any work,
+    naming the setting."""
+    trials = [{"optimizer": "adam", "lr": 0.05}, {"optimizer": "sgd", "lr": 1e-4, "seed": 1}]
+    runs, _, _ = compare({"name": "mlp", "sizes": [5, 7, 3]}, classes, trials, batch_size=16, epochs=3, target={"val_loss": 1.0})
+    assert runs["steps_to_target"].dtype == np.int64
+    for setting in ({"log_every": 2}, {"eval_every": 3}, {"trajectory": True}):
+        with pytest.raises(ConfigError) as e:
+            oe.train_pack({"name": "mlp", "sizes": [5, 7, 3]}, classes, trials, device="cuda", **setting)
+        assert e.value.field == "device" and next(iter(setting)) in str(e.value)
