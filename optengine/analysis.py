@@ -487,9 +487,10 @@ def steps_to_target_table(runs: pd.DataFrame) -> pd.DataFrame:
     lr per batch size, as Shallue et al. 2018), a configuration's steps being the mean over its seeds
     and counting only if every seed reached the target (``steps_to_target`` >= 0). Columns: problem,
     optimizer, batch_size, steps, lr, lr_base (when present), reached (configurations that reached it)."""
-    if "steps_to_target" not in runs.columns:
-        raise ConfigError("steps_to_target", "these results have no steps_to_target column: set a target "
-                                             "([train] target = {val_metric = 0.9} or {val_loss = 0.3})")
+    if "steps_to_target" not in runs.columns or not (runs["steps_to_target"].astype(float) >= 0).any():
+        raise ConfigError("steps_to_target", "no run of these results has a steps_to_target (no target was "
+                                             "set, or no run reached it): set a target ([train] target = "
+                                             "{val_metric = 0.9} or {val_loss = 0.3})")
     ok = runs["status"].astype(str) == "ok"
     steps = runs["steps_to_target"].astype(float).where(ok & (runs["steps_to_target"] >= 0))
     s = summarize(runs.assign(_steps=steps), next(m for m in RANK_METRICS if m in runs.columns))

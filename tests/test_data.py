@@ -121,7 +121,8 @@ def test_registry_lists_defaults():
             "synthetic_classification", "file", "arrays"} <= set(DATASETS)
     for name, (builder, desc, defaults) in DATASETS.items():
         assert callable(builder) and isinstance(desc, str) and desc
-        assert "standardize" in defaults
+        # quadratic_deep's rows are DeepOBS's exact noise draws, which standardising would change
+        assert "standardize" in defaults or name == "quadratic_deep", name
     assert DATASETS["mnist1d"][2]["seed"] == 42 and DATASETS["mnist1d"][2]["num_samples"] == 5000
     assert DATASETS["synthetic_regression"][2]["noise"] == 0.1
     assert DATASETS["file"][2]["path"] is data.REQUIRED

@@ -288,7 +288,8 @@ def test_cli_run_plan_report_end_to_end(tmp_path):
     assert rep.returncode == 0, rep.stderr
     assert "best configuration per optimizer" in rep.stdout and "momentum" in rep.stdout
     assert (out / "report.md").is_file()
-    assert {p.name for p in (out / "figures").iterdir()} == {"lr_sensitivity.png", "best_curves.png"}
+    assert {p.name for p in (out / "figures").iterdir()} == {"lr_sensitivity.png", "best_curves.png", "train_val.png",
+                                                           "grad_norm.png", "lr_schedule.png"}
     md = (out / "report.md").read_text()
     assert "| optimizer |" in md and "figures/lr_sensitivity.png" in md
 
