@@ -98,3 +98,111 @@ def test_a_checkpoint_of_another_trial_is_refused(iris):
 def test_cuda_refuses_checkpoints_before_any_work():
     with pytest.raises(ConfigError, match="device"):
         oe.train_pack(MLP, "iris", TRIALS[:1], stop_epoch=2, device="cuda")
+
+
+# -- optengine run with [train] checkpoint_every ------------------------------------------------------------
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from optengine.sweep import run_sweep
+from optengine.sweep.worker import FAULT_ENV
+
+SPEC = """
+name = "ck"
+seeds = [0, 1]
+[model]
+name = "mlp"
+hidden = [6]
+[dataset]
+name = "iris"
+[train]
+epochs = 9
+batch_size = 16
+early_stopping = {patience = 2}
+%s
+[optimizer]
+name = ["sgd", "momentum", "adam"]
+lr = [0.03, 0.3]
+[schedule]
+name = "cosine"
+"""
+N = 12
+
+
+def _metrics(runs):
+    return runs.drop(columns=TIMING).sort_values("trial_id").reset_index(drop=True)
+
+
+def _curves(curves):
+    return curves.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("plain")
+    (tmp / "s.toml").write_text(SPEC % "")
+    run_sweep(tmp / "s.toml", tmp / "out", backend="sequential")
+    return oe.load(tmp / "out")
+
+
+def _cli(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "optengine.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def test_checkpoint_every_changes_no_number_and_no_id(plain, tmp_path):
+    (tmp_path / "s.toml").write_text(SPEC % "checkpoint_every = 2")
+    runs = run_sweep(tmp_path / "s.toml", tmp_path / "out", backend="sequential")
+    _same(_metrics(runs), _metrics(plain[0]))
+    _same(_curves(oe.load(tmp_path / "out")[1]), _curves(plain[1]))
+    assert not list((tmp_path / "out" / "checkpoints").glob("*.npz"))  # removed once the runs are saved
+
+
+def test_a_run_killed_after_a_chunk_resumes_from_its_checkpoints(plain, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC % "checkpoint_every = 3")
+    out = tmp_path / "out"
+    args = ["run", spec, "--out", out, "--backend", "sequential", "--pack-size", "12", "--no-progress"]
+    died = _cli(*args, env={FAULT_ENV: "exit_at_epoch:6"})
+    assert died.returncode == 77
+    saved = sorted((out / "checkpoints").glob("*.npz"))
+    assert len(saved) == N and not list((out / "runs").glob("part-*.parquet"))
+    assert {int(checkpoints.load(out, p.stem)["epoch"]) for p in saved} <= {3, 4, 5, 6}  # some stopped early
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    runs, curves = oe.load(out)
+    _same(_metrics(runs), _metrics(plain[0]))
+    _same(_curves(curves), _curves(plain[1]))
+
+
+def test_kill_9_mid_run_then_resume_equals_uninterrupted(plain, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC % "checkpoint_every = 1")
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "optengine.cli", "run", spec, "--out", out, "--backend", "sequential",
+            "--pack-size", "2", "--no-progress"]
+    proc = subprocess.Popen(list(map(str, args)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if list((out / "checkpoints").glob("*.npz")) or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = _cli("run", spec, "--out", out, "--backend", "sequential", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    runs, curves = oe.load(out)
+    _same(_metrics(runs), _metrics(plain[0]))
+    _same(_curves(curves), _curves(plain[1]))
+
+
+def test_checkpoint_every_on_cuda_is_refused_before_any_work(tmp_path):
+    (tmp_path / "s.toml").write_text(SPEC % "checkpoint_every = 2\ndevice = \"cuda\"")
+    with pytest.raises(ConfigError, match="device"):
+        run_sweep(tmp_path / "s.toml", tmp_path / "out", backend="sequential")
+    assert not (tmp_path / "out").exists()
