@@ -154,7 +154,7 @@ def search_record(spec: Spec, trials) -> dict:
     if s and (s["kind"] in ("halving", "hyperband", "asha") or s.get("median_stopping")):
         out = {k: s.get(k) for k in ("kind", "trials", "seed", "min_epochs", "max_epochs", "eta", "batch", "objective",
                                      "direction", "median_stopping")}
-        return {**out, "configurations": counts}
+        return {**out, "per_rule": False, "budget": None, "configurations": counts}
     if not s:
         return {"kind": "grid", "configurations": counts}
     return {"kind": "random", "trials": s["trials"], "seed": s["seed"], "per_rule": bool(s.get("per_rule")),
