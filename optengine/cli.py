@@ -469,7 +469,8 @@ def _cmd_run(a) -> int:
     status = runs["status"].astype(str).value_counts()
     folder = a.out or f"results/{runs['sweep'].iloc[0] if len(runs) else ''}"
     print(f"{len(runs)} trials in {folder}: " + ", ".join(f"{status.get(k, 0)} {k}" for k in
-                                                          ("ok", "diverged", "failed"))
+                                                          ("ok", "diverged", "failed", "pruned")
+                                                          if k != "pruned" or status.get(k, 0))
           + f" ({time.perf_counter() - t0:.1f} s)")
     failed = runs[runs["status"].astype(str) == "failed"] if len(runs) else runs
     if len(runs) and len(failed) == len(runs):

@@ -133,6 +133,8 @@ def diagnose_trial(row: dict, curve: pd.DataFrame, steps_info: dict | None = Non
     ``peer_best`` the lowest ``final_train_loss`` among the other trials of its model and dataset."""
     steps_info = steps_info or {}
     status = str(row.get("status", "ok"))
+    if status == "pruned":  # stopped by a halving search / median stopping: its curve is short on purpose
+        return "undetermined", f"pruned by the search after {len(curve)} epoch(s), curve too short to judge"
     if status == "failed":
         lines = [x.strip() for x in str(row.get("error", "")).strip().splitlines() if x.strip()]
         return "failed", lines[-1] if lines else "failed (no error recorded)"

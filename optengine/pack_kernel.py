@@ -72,6 +72,15 @@ Trials = namedtuple("Trials", ["rules", "hypers", "schedules", "clip_modes", "cl
 # K x (steps // eval_every) x 2 (validation loss, metric), trajectory K x (steps + 1) x 3 (p0, p1, loss)
 Outputs = namedtuple("Outputs", ["train_loss", "val_loss", "val_metric", "grad_norm", "lr", "steps_at", "results",
                                  "infos", "step_log", "step_val", "trajectory"])
+# exact checkpoints (train.checkpoint_record; the CPU trainer only): train epochs [start, stop_epoch) of the
+# trial (``loop.epochs`` stays its total length: the schedule's T, the outputs' columns). ``load[k]`` = 1
+# continues trial k from the state below (its ``Outputs`` rows and parameters filled by the caller); with
+# ``save`` = 1 the state is written back when the call ends. Per trial: completed epochs, steps, best
+# validation loss and its epoch (early stopping), the shuffling stream's state, the batch order (shuffled
+# in place from epoch to epoch), the rule's buffers (rows x P) and scalars, the step log's open window
+# (loss sum, norm sum, clipped count). Arrays are K x 0 when ``save`` = 0 and nothing is loaded.
+Ckpt = namedtuple("Ckpt", ["stop_epoch", "save", "load", "epoch", "step", "best", "best_epoch", "rng", "order",
+                           "state", "scalars", "window"])
 
 OK, DIVERGED, EARLY_STOPPED = 0, 1, 2
 # result columns: status, step of divergence (-1), steps applied, completed epochs, divergence reason
@@ -104,9 +113,10 @@ def exceeds(g, c):
 
 
 @kernel
-def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, seed, theta, out, k):
+def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, seed, theta, out, k, ck):
     """Train trial ``k`` in place (``theta``: its own copy of its parameters; ``hyper``, ``sched``: of
-    its settings); fill its rows of ``out`` (see the module's docstring)."""
+    its settings); fill its rows of ``out`` (see the module's docstring). ``ck``: the checkpoint record
+    (``Ckpt``): where to start and stop, and the state to continue from and to save."""
     layout = model.layout
     settings = model.settings
     X = data.X
@@ -133,10 +143,36 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
     rng = new_state(seed, _STREAM_SHUFFLE)
     per_epoch = sched[S_UNIT] == 1.0
     step = 0
-    # "Exploding" is judged against the full training loss at the start (one forward pass).
-    init_loss, _ = family_evaluate(family, layout, settings, theta, X, y_class, y_reg, ws, eval_chunk)
+    start = 0
+    loading = ck.load[k] != 0
+    best = np.inf
+    best_epoch = -1
+    w_loss = 0.0
+    w_norm = 0.0
+    w_clipped = 0
+    if loading:
+        if result[R_STATUS] != OK:
+            return  # it ended (diverged or stopped early) before the checkpoint: nothing to continue
+        start = ck.epoch[k]
+        step = ck.step[k]
+        best = ck.best[k]
+        best_epoch = ck.best_epoch[k]
+        rng[0] = ck.rng[k]
+        order[:] = ck.order[k]
+        state[:, :] = ck.state[k, :state.shape[0], :]
+        scalars[:, :] = ck.scalars[k]
+        w_loss = ck.window[k, 0]
+        w_norm = ck.window[k, 1]
+        w_clipped = int(ck.window[k, 2])
+        init_loss = info[I_START]  # the start's loss as measured then (the parameters have moved since)
+    else:
+        # "Exploding" is judged against the full training loss at the start (one forward pass).
+        init_loss, _ = family_evaluate(family, layout, settings, theta, X, y_class, y_reg, ws, eval_chunk)
+        info[I_START] = init_loss
+        result[R_STATUS] = OK
+        result[R_DIVERGED_AT] = -1
+        result[R_REASON] = DIV_NONE
     ref_loss = max(abs(init_loss), 1.0)
-    info[I_START] = init_loss
     # the optional records (module docstring): off (0) costs a branch per step
     log_every = loop.log_every
     eval_every = loop.eval_every
@@ -145,23 +181,16 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
     step_log = out.step_log[k]
     step_val = out.step_val[k]
     path = out.trajectory[k]
-    if record_path:
+    if record_path and not loading:
         path[0, 0] = theta[0]
         path[0, 1] = theta[1]
         path[0, 2] = init_loss
-    w_loss = 0.0
-    w_norm = 0.0
-    w_clipped = 0
     clipped = False
     evaluated_at = -1  # the step of the last mid-epoch validation, reused at an epoch end on the same step
     last_vl = 0.0
     last_vm = 0.0
-    best = np.inf
-    best_epoch = -1
-    result[R_STATUS] = OK
-    result[R_DIVERGED_AT] = -1
-    result[R_REASON] = DIV_NONE
-    for epoch in range(loop.epochs):
+    stop = min(ck.stop_epoch, loop.epochs)
+    for epoch in range(start, stop):
         if n_batches > 1:
             shuffle(order, rng)
         lr = schedule_lr(sched, float(epoch)) if per_epoch else 0.0
@@ -250,10 +279,22 @@ def train_one(family, model, data, loop, rule, hyper, sched, clip_mode, clip_c, 
         elif patience > 0 and epoch - best_epoch >= patience:
             result[R_STATUS] = EARLY_STOPPED
             return
+    if ck.save != 0:  # the state at the stop (theta: the caller's copy, written back by train_trials)
+        ck.epoch[k] = max(stop, start)
+        ck.step[k] = step
+        ck.best[k] = best
+        ck.best_epoch[k] = best_epoch
+        ck.rng[k] = rng[0]
+        ck.order[k, :] = order
+        ck.state[k, :state.shape[0], :] = state
+        ck.scalars[k, :, :] = scalars
+        ck.window[k, 0] = w_loss
+        ck.window[k, 1] = w_norm
+        ck.window[k, 2] = w_clipped
 
 
 @kernel
-def train_trials(family, ks, model, data, loop, trials, out):
+def train_trials(family, ks, model, data, loop, trials, out, ck):
     """Train the trials (rows of ``trials.params``) listed in ``ks``, one after another: one thread's share.
 
     ``family`` becomes a compile-time constant (``literally``): one compiled trainer per model
@@ -265,11 +306,11 @@ def train_trials(family, ks, model, data, loop, trials, out):
         # in the step loop touches only this trial's memory (reference counts included).
         theta = params[k].copy()
         train_one(fam, model, data, loop, trials.rules[k], trials.hypers[k].copy(), trials.schedules[k].copy(),
-                  trials.clip_modes[k], trials.clip_cs[k], trials.seeds[k], theta, out, k)
+                  trials.clip_modes[k], trials.clip_cs[k], trials.seeds[k], theta, out, k, ck)
         params[k, :] = theta
 
 
-def train_pack(family, model: Model, data: Data, loop: Loop, trials: Trials, out: Outputs, threads=None):
+def train_pack(family, model: Model, data: Data, loop: Loop, trials: Trials, out: Outputs, threads=None, ck=None):
     """Train every row of ``trials.params`` (K x P) as its own trial; ``out``'s per-epoch arrays are
     K x epochs, ``results`` K x N_RESULTS (int64), ``infos`` K x N_INFO (float64). Returns the seconds
     spent compiling (or loading from the cache) the trainer, a part of the call's time.
@@ -282,7 +323,9 @@ def train_pack(family, model: Model, data: Data, loop: Loop, trials: Trials, out
     K = trials.params.shape[0]
     rules = trials.rules
     n_threads = max(1, min(K, threads if threads is not None else numba.get_num_threads()))
-    args = (model, data, loop, trials, out)
+    if ck is None:
+        ck = no_checkpoint(K, loop.epochs, trials.params.dtype)
+    args = (model, data, loop, trials, out, ck)
     t0 = time.perf_counter()
     run = _compiled(train_trials, family, args)
     compile_s = time.perf_counter() - t0
@@ -311,6 +354,14 @@ def train_pack(family, model: Model, data: Data, loop: Loop, trials: Trials, out
             stop.set()
             raise
     return compile_s
+
+
+def no_checkpoint(K: int, epochs: int, dtype) -> Ckpt:
+    """The checkpoint record of a pack trained from the start to the end, saving nothing."""
+    return Ckpt(int(epochs), 0, np.zeros(K, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64),
+                np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0, 0), dtype=dtype), np.zeros((0, 2, 0)),
+                np.zeros((0, 3)))
 
 
 @kernel

@@ -94,7 +94,7 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None, labels:
         sel = runs[runs["trial_id"].isin(row["trial_ids"]) & (runs["status"].astype(str) == "ok")]
         other_mean[i] = sel[other].mean() if len(sel) == len(row["trial_ids"]) else float("nan")
     per_rule = runs.groupby("optimizer", observed=True, sort=False)["status"]
-    bad = per_rule.agg(lambda s: f"{int((s.astype(str) != 'ok').sum())}/{len(s)}")
+    bad = per_rule.agg(lambda s: f"{int((~s.astype(str).isin(['ok', 'pruned'])).sum())}/{len(s)}")
     table = best.drop(columns=["trial_ids", "diverged", "failed"]).copy()
     table[metric] = [_mean_std(m, s) for m, s in zip(best["mean"], best["std"])]
     table[other] = [other_mean[i] for i in best.index]
@@ -102,14 +102,18 @@ def best_table(runs: pd.DataFrame, metric: str, mode: str | None = None, labels:
         measured = col in runs.columns and runs[col].notna().any()
         table[col] = [_mean_std(m, s) if measured else "n/a" for m, s in zip(best[col], best[f"{col}_std"])]
     table["diverged or failed"] = [bad[o] for o in best["optimizer"]]
+    if (runs["status"].astype(str) == "pruned").any():  # a halving search: pruned trials are not ranked
+        pruned = per_rule.agg(lambda s: f"{int((s.astype(str) == 'pruned').sum())}/{len(s)}")
+        table["pruned"] = [pruned[o] for o in best["optimizer"]]
     extra = []
     if labels is not None:
         table["diagnosis"] = [_diagnosis_of(ids, labels) for ids in best["trial_ids"]]
         extra = ["diagnosis"]
-    axes = [c for c in table.columns if c not in ("mean", "std", "seeds", metric, other, "diverged or failed",
+    axes = [c for c in table.columns if c not in ("mean", "std", "seeds", metric, other, "diverged or failed", "pruned",
                                                   "diagnosis")
             and c not in analysis.TEST_COLUMNS and not c.endswith("_std")]
-    return table[[*axes, metric, other, *analysis.TEST_COLUMNS, "seeds", "diverged or failed", *extra]]
+    return table[[*axes, metric, other, *analysis.TEST_COLUMNS, "seeds", "diverged or failed",
+                  *(["pruned"] if "pruned" in table.columns else []), *extra]]
 
 
 def ranking_table(ranks: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +150,8 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     if runs.empty:
         return f"{folder}: no finished trials yet"
     status = runs["status"].astype(str).value_counts()
-    counts = ", ".join(f"{status.get(s, 0)} {s}" for s in ("ok", "diverged", "failed"))
+    counts = ", ".join(f"{status.get(s, 0)} {s}" for s in ("ok", "diverged", "failed", "pruned")
+                       if s != "pruned" or status.get(s, 0))
     expected = info.get("trials")
     head = f"sweep {name}: {len(runs)} trials" + (f" of {expected}" if expected and expected != len(runs) else "")
     head += f" ({counts})"
@@ -177,6 +182,9 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     if len(edges):
         text += [""] + [f"warning: {m}" for m in edges["message"]]
     text += ["", textwrap.fill(budget, 110)]
+    halving_lines = _halving_lines(folder)
+    if halving_lines:
+        text += [""] + halving_lines
     bad = diag[~diag["label"].isin(["healthy"])]
     counts = diag["label"].value_counts()
     diag_line = "diagnosis (notes section 11): " + ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -192,6 +200,8 @@ def report(folder, metric: str = "final_val_loss", mode: str | None = None, figu
     if len(edges):
         md += ["**Best settings at the edge of the searched range:**", ""] + [f"- {m}" for m in edges["message"]] + [""]
     md += ["## Search budget", "", budget, ""]
+    if halving_lines:
+        md += ["## Pruning (halving search)", ""] + [f"- {line}" for line in halving_lines] + [""]
     sens = analysis.lr_sensitivity(runs, metric, mode)
     md += [f"## Learning-rate sensitivity (`{metric}`, best over other settings, mean over seeds)", "",
            _md_table(_table(sens.reset_index())), ""]
@@ -383,3 +393,26 @@ def export_csv(folder) -> list[Path]:
     for (k, t), p in zip(tables.items(), paths):
         atomic_write_bytes(p, t.to_csv(index=False).encode())
     return paths
+
+
+def _halving_lines(folder: Path) -> list[str]:
+    """What a multi-fidelity search (halving.json) pruned when, and its compute against the full grid."""
+    import json
+
+    path = folder / "halving.json"
+    if not path.is_file():
+        return []
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    lines = [f"{rec.get('kind')} search, rungs at epochs {rec.get('rungs')}: trained "
+             f"{rec.get('trained_epochs')} epochs, {rec.get('fraction_of_grid', 0):.0%} of the full grid's "
+             f"{rec.get('grid_epochs')}"]
+    for st in rec.get("steps", []):
+        if "rung" in st:
+            lines.append(f"bracket {st['bracket']}, rung {st['rung']} (epoch {st['epochs']}): "
+                         f"{st['configurations']} configurations, {len(st['kept'])} kept, {len(st['pruned'])} pruned"
+                         + (f" ({', '.join(st['pruned'][:6])}{' ...' if len(st['pruned']) > 6 else ''})"
+                            if st['pruned'] else ""))
+    return lines

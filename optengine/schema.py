@@ -77,7 +77,7 @@ _FIXED = set(RUN_COLUMNS_BEFORE) | set(RUN_COLUMNS_AFTER) | set(EXTRA_RUN_COLUMN
 _INT = {"batch_size", "epochs", "seed", "best_epoch", "steps", "diverged_at_step", "epoch", "step", "steps_to_target"}
 _STR = {"trial_id", "sweep", "model", "dataset", "optimizer", "schedule", "schedule_settings", "clipping", "dtype",
         "status", "error", "model_spec", "dataset_spec", "device", "config_id"}
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by a halving search or median stopping
 
 
 def is_hyper_column(name: str) -> bool:

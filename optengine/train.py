@@ -114,7 +114,7 @@ def _batch(batch_size, n: int) -> int:
 def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
                diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", return_params=False, single=None,
                device="cpu", log_every=None, eval_every=None, target=None, trajectory=None, return_steps=False,
-               return_trajectory=False):
+               return_trajectory=False, stop_epoch=None, resume=None, return_checkpoints=False):
     """Train K trials that share model, dataset, batch size, epochs and dtype in one compiled call.
 
     ``trials``: a list of dicts (or of validated ``settings.TrialSettings``, used as they are), each
@@ -131,27 +131,49 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     ``{"val_loss": x}`` the runs column ``steps_to_target``, ``trajectory`` (None: automatic for
     2-parameter models such as the surfaces, when the pack is small) the table ``TRAJECTORY_COLUMNS``.
     ``return_steps`` / ``return_trajectory`` append those tables to the returned tuple (after params).
+
+    Exact checkpoints (CPU): ``stop_epoch=e`` stops the ``epochs``-epoch trials after epoch ``e``;
+    ``resume=[checkpoint or None per trial]`` continues them; ``return_checkpoints`` appends the list of
+    per-trial checkpoints (``optengine/checkpoints.py``) last.
     """
     runs, curves, params, tables = train_pack_tables(
         model, dataset, trials, batch_size=batch_size, epochs=epochs, dtype=dtype, early_stopping=early_stopping,
         diverge_factor=diverge_factor, threads=threads, sweep=sweep, single=single, device=device,
-        log_every=log_every, eval_every=eval_every, target=target, trajectory=trajectory)
+        log_every=log_every, eval_every=eval_every, target=target, trajectory=trajectory, stop_epoch=stop_epoch,
+        resume=resume, checkpoints=return_checkpoints)
     result = (runs, curves) + ((params,) if return_params else ()) + ((tables["steps"],) if return_steps else ()) \
-        + ((tables["trajectories"],) if return_trajectory else ())
+        + ((tables["trajectories"],) if return_trajectory else ()) \
+        + ((tables["checkpoints"],) if "checkpoints" in tables else ())
     return result
 
 
 def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float32", early_stopping=None,
                       diverge_factor=DEFAULT_DIVERGE_FACTOR, threads=None, sweep="", single=None, device="cpu",
-                      log_every=None, eval_every=None, target=None, trajectory=None):
+                      log_every=None, eval_every=None, target=None, trajectory=None, stop_epoch=None,
+                      resume=None, checkpoints=False):
     """``train_pack``'s work: ``(runs, curves, params, {"steps": ..., "trajectories": ...})`` (what the
-    sweep worker writes)."""
+    sweep worker writes).
+
+    Exact checkpoints (CPU; ``optengine/checkpoints.py``): ``stop_epoch=e`` trains the ``epochs``-epoch
+    trials up to epoch ``e`` only (the schedule keeps its length: the same trials, stopped); ``resume``, a
+    list with per trial a checkpoint (dict) or None, continues those trials where their checkpoint left
+    them; ``checkpoints=True`` (implied by ``stop_epoch``) adds ``tables["checkpoints"]``: per trial its
+    state at the stop. Split or straight, the runs and curves come out bit-identical."""
+    if stop_epoch is not None or resume is not None or checkpoints:
+        if device == "cuda":
+            raise ConfigError("device", "checkpoints (stop_epoch, resume, [train] checkpoint_every, halving "
+                                        "searches) train on the CPU only; use device=\"cpu\"")
+        checkpoints = True
     device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
         raise ConfigError("trials", "must be a non-empty list of trial settings")
     pack = PackSettings.parse(epochs, dtype, early_stopping, diverge_factor)
     rec = Recording.parse(log_every, eval_every, target, trajectory)
     dtype, epochs, diverge_factor = pack.dtype, pack.epochs, pack.diverge_factor
+    stop_epoch = epochs if stop_epoch is None else check_number("stop_epoch", stop_epoch, low=0, high=epochs,
+                                                                integer=True)
+    if resume is not None and (not isinstance(resume, (list, tuple)) or len(resume) != len(trials)):
+        raise ConfigError("resume", f"must be a list with one checkpoint (or None) per trial ({len(trials)})")
     if device == "cuda":
         on = [name for name, v in (("log_every", rec.log_every), ("eval_every", rec.eval_every),
                                    ("trajectory", rec.trajectory)) if v]
@@ -217,12 +239,21 @@ def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype
 
     shared = {**pack.id_fields(mdl.spec(), ds_key, batch), **rec.id_fields()}
     ids = [s.trial_id or trial_id({**shared, **s.config(sc)}) for s, sc in zip(settings, schedules)]
+    ck = None
+    if checkpoints:
+        from . import checkpoints as ckpts
+
+        rows = [n_buffers(s.optimizer, s.hypers) for s in settings]
+        ck = ckpts.record(K, n, max(rows), mdl.n_params, np_dtype, stop_epoch)
+        for k, saved in enumerate(resume or []):
+            if saved is not None:
+                ckpts.restore(saved, k, ids[k], ck, out, params, epochs)
 
     t0 = time.perf_counter()
     if device == "cuda":
         from .cuda.pack_kernel import train_pack as trainer
     else:
-        trainer = partial(pack_kernel.train_pack, threads=threads)
+        trainer = partial(pack_kernel.train_pack, threads=threads, ck=ck)
     with one_blas_thread():
         compile_s = trainer(mdl.family, model_rec, data, loop, trials_rec, out)
         test_out = np.full((2, K), np.nan)
@@ -238,7 +269,10 @@ def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype
     curves = _curves_table(ids, out)
     steps = _steps_table(ids, out, rec)
     runs["steps_to_target"] = steps_to_target(runs["trial_id"], curves, steps, rec.target)
-    return runs, curves, params, {"steps": steps, "trajectories": _trajectories_table(ids, out)}
+    tables = {"steps": steps, "trajectories": _trajectories_table(ids, out)}
+    if ck is not None:
+        tables["checkpoints"] = [ckpts.collect(k, ids[k], ck, out, params, epochs, rows[k]) for k in range(K)]
+    return runs, curves, params, tables
 
 
 def trials_record(settings, schedules, params) -> pack_kernel.Trials:

@@ -43,7 +43,8 @@ def expand(spec: Spec) -> list[Trial]:
                                          "arrive; run it with run_sweep (or see them with plan)")
     p = Problems()
     trials: dict[str, Trial] = {}
-    configs = _random_configs(spec) if spec.search else _grid_configs(spec)
+    configs = _random_configs(spec) if spec.search and spec.search["kind"] != "grid" and (
+        spec.search["kind"] == "random" or spec.search.get("trials")) else _grid_configs(spec)
     for pack, rule, hyper, kind, sched, clip in configs:
         hyper, sched, lr_base = scale(spec.scaling, pack["batch_size"], hyper, sched)
         validated = _settings(rule, hyper, kind, sched, clip, pack["dtype"], p)
@@ -149,9 +150,13 @@ def search_record(spec: Spec, trials) -> dict:
     for t in trials:
         configs.setdefault(json.loads(t.settings)["optimizer"], set()).add(t.config_id)
     counts = {rule: len(configs.get(rule, ())) for rule in spec.rules}
-    if not spec.search:
-        return {"kind": "grid", "configurations": counts}
     s = spec.search
+    if s and (s["kind"] in ("halving", "hyperband", "asha") or s.get("median_stopping")):
+        out = {k: s.get(k) for k in ("kind", "trials", "seed", "min_epochs", "max_epochs", "eta", "batch", "objective",
+                                     "direction", "median_stopping")}
+        return {**out, "per_rule": False, "budget": None, "configurations": counts}
+    if not s:
+        return {"kind": "grid", "configurations": counts}
     return {"kind": "random", "trials": s["trials"], "seed": s["seed"], "per_rule": bool(s.get("per_rule")),
             "budget": budget(spec), "configurations": counts}
 

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..results import META_KEY, PART_RE, SCHEMAS, os_errors
 from . import manifest
 
-OWN_DIRS = ("runs", "curves", "steps", "trajectories", "figures", ".inflight", "damaged")
+OWN_DIRS = ("runs", "curves", "steps", "trajectories", "figures", ".inflight", "damaged", "checkpoints")
 TOP_FILES = ("sweep.json", "spec.toml", "environment.json", "report.md")
 _TMP_RE = re.compile(r"^\.(.+?)\.tmp(-\d+|\.png)$")  # results' ".X.tmp-PID", plots' ".X.tmp.png"
 _MARKER_RE = re.compile(r"^[\w-]+\.\d+$")

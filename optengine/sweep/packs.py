@@ -18,6 +18,10 @@ class Pack:
     pack_id: str
     trials: list
     attempts: int = 0
+    # exact checkpoints (optengine/checkpoints.py): train up to this epoch only (None: to the end), continuing
+    # from the trials' checkpoints; ``prune``: save the trials as they stand at stop_epoch, status "pruned"
+    stop_epoch: int | None = None
+    prune: bool = False
 
     @property
     def key(self) -> tuple:
@@ -34,7 +38,7 @@ class Pack:
                 "model": json.loads(t.model), "dataset": json.loads(t.dataset), "batch_size": t.batch_size,
                 "epochs": t.epochs, "dtype": t.dtype, "early_stopping": json.loads(t.early_stopping),
                 "diverge_factor": t.diverge_factor, "device": t.device, "recording": t.recording_dict(),
-                "trials": [x.for_trainer() for x in self.trials]}
+                "trials": [x.for_trainer() for x in self.trials], "stop_epoch": self.stop_epoch, "prune": self.prune}
 
 
 def default_pack_size(n_trials: int, jobs: int) -> int:

@@ -57,7 +57,17 @@ def plan(spec, jobs: int | None = None, pack_size: int | None = None, show: int 
             "pack_sizes": [len(p.trials) for p in packs], "jobs": jobs, "search": spec.search,
             "axes": axes, "first": [t.config() for t in trials[:show]], "trial_ids": [t.trial_id for t in trials],
             "memory": largest, "available": available_bytes(), "selection": search_record(spec, trials),
-            "linked": linked_table(spec, trials)}
+            "linked": linked_table(spec, trials), "halving": _halving_plan(spec, trials)}
+
+
+def _halving_plan(spec, trials) -> list[str]:
+    from .spec import is_halving
+
+    if not is_halving(spec):
+        return []
+    from .halving import plan_lines
+
+    return plan_lines(spec, len(trials), len({t.config_id for t in trials}))
 
 
 def format_plan(info: dict) -> str:
@@ -73,7 +83,9 @@ def format_plan(info: dict) -> str:
     if "memory" in info:
         lines.append(f"memory: the largest pack needs about {format_bytes(info['memory'])} per worker "
                      f"({format_bytes(info['available'])} available now)")
-    if info["search"]:
+    for line in info.get("halving") or []:
+        lines.append(line)
+    if info["search"] and info["search"]["kind"] == "random":
         s = info["search"]
         dists = ", ".join(f"{k} ~ {v[0]}{v[1][:2] if v[0] != 'choice' else v[1]}" for k, v in s["dists"].items())
         lines.append(f"random search: {s['trials']} samples (seed {s['seed']}) x seeds"

@@ -47,7 +47,7 @@ from .expand import expand, search_record
 from .packs import default_pack_size, make_packs
 from .preflight import check_run_options, preflight
 from .progress import Progress
-from .spec import Spec, is_model_search, load_spec
+from .spec import Spec, is_halving, is_model_search, load_spec
 from .trial import canonical
 from .worker import _failed, _no_curves, run_pack, run_pack_isolated
 from .repair import move_aside
@@ -90,6 +90,12 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
         return run_search(spec, out, jobs=jobs, backend=backend, scheduler=scheduler, fresh=fresh,
                           pack_size=pack_size, progress=progress, retry_failed=retry_failed, messages=messages,
                           repair=repair)
+    if is_halving(spec):  # trials stopped at rungs and continued from checkpoints (halving.py)
+        from .halving import run_halving
+
+        return run_halving(spec, out, jobs=jobs, backend=backend, scheduler=scheduler, fresh=fresh,
+                           pack_size=pack_size, progress=progress, retry_failed=retry_failed, messages=messages,
+                           repair=repair)
     trials = expand(spec)
     folder = Path(out) if out is not None else Path(RESULTS_ROOT) / spec.name
     _check_folder(folder, spec, fresh)
@@ -121,7 +127,8 @@ def run_sweep(spec, out=None, *, jobs: int | None = None, backend: str = "loky",
             config_ids = {t.trial_id: t.config_id for t in todo}
             lr_bases = {t.trial_id: t.lr_base for t in todo} if spec.scaling else None
             _execute(packs, folder, spec.name, backend, n_jobs, threads, scheduler, prog, config_ids,
-                     saved_before=len(trials) - len(todo), total=len(trials), lr_bases=lr_bases)
+                     saved_before=len(trials) - len(todo), total=len(trials), lr_bases=lr_bases,
+                     checkpoint_every=spec.train.get("checkpoint_every", 0))
     return read_results(folder)[0]
 
 
@@ -265,7 +272,12 @@ def _crash_types(backend: str) -> tuple:
 
 
 def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, scheduler, prog: Progress,
-             config_ids: dict, saved_before: int, total: int, lr_bases: dict | None = None) -> None:
+             config_ids: dict, saved_before: int, total: int, lr_bases: dict | None = None,
+             checkpoint_every: int = 0, checkpoints: bool = False) -> None:
+    """Run ``packs`` into ``folder``. With ``checkpoint_every`` (epochs) or ``checkpoints`` (halving
+    searches), the workers train from and save exact checkpoints under ``<folder>/checkpoints/`` and a
+    pack's ``stop_epoch`` / ``prune`` are honoured; a trial's checkpoint is removed once its runs row is
+    saved."""
     markers = folder / ".inflight"
     shutil.rmtree(markers, ignore_errors=True)
     with os_errors(markers, "create"):
@@ -273,6 +285,8 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
     # Only this process writes the folder (under its lock), so part numbers are counted, not re-listed.
     counts = {"done": 0, "diverged": 0, "failed": 0, "config_ids": config_ids, "part": next_part_number(folder),
               "lr_bases": lr_bases}
+    if checkpoint_every or checkpoints or any(p.stop_epoch is not None for p in packs):
+        counts["checkpoints"] = {"checkpoint_dir": str(folder), "checkpoint_every": int(checkpoint_every or 0)}
     queue = list(packs)
     crash_types = _crash_types(backend)
     client = None
@@ -307,6 +321,7 @@ def _execute(packs, folder: Path, sweep: str, backend: str, jobs: int, threads, 
                     singles = make_packs(p.trials, 1)
                     for single in singles:
                         single.attempts = 1
+                        single.stop_epoch, single.prune = p.stop_epoch, p.prune
                     queue += singles
                 else:
                     _write_failed(p, folder, sweep, f"the worker running this trial died twice: "
@@ -324,8 +339,8 @@ def _round(batch, folder, sweep, backend, jobs, threads, markers, prog, counts, 
     from joblib import Parallel, delayed, parallel_config
 
     finished, crashed = set(), {}
-    payloads = [{**p.payload(sweep, threads, str(markers)), "watch_parent": backend != "sequential"}
-                for p in batch]
+    payloads = [{**p.payload(sweep, threads, str(markers)), "watch_parent": backend != "sequential",
+                 **counts.get("checkpoints", {})} for p in batch]
     n_jobs = 1 if backend == "sequential" else (-1 if backend == "dask" else max(1, min(jobs, len(batch))))
     if backend == "loky" and len(batch) == 1:
         n_jobs = 2  # still a separate process: a crash must not take the driver with it
@@ -364,11 +379,24 @@ def _close_quietly(results) -> None:
 
 def _save(res: dict, folder: Path, prog: Progress, counts: dict) -> None:
     runs, curves = res["runs"], res["curves"]
+    partial = res.get("partial") or []
+    if partial:  # trials stopped at their pack's stop_epoch: their checkpoints hold them, not the runs table
+        runs = runs[~runs["trial_id"].isin(partial)].reset_index(drop=True)
+        curves = curves[~curves["trial_id"].isin(partial)].reset_index(drop=True)
+        res = {**res, "tables": {name: df[~df["trial_id"].isin(partial)] for name, df in
+                                 (res.get("tables") or {}).items()}}
+        if not len(runs):
+            return
     runs = runs.assign(config_id=runs["trial_id"].map(counts["config_ids"]))
     if counts.get("lr_bases"):  # [scaling]: the unscaled lr (an optional column, schema.py)
         runs = runs.assign(lr_base=runs["trial_id"].map(counts["lr_bases"]).astype("float64"))
     write_pack(folder, counts["part"], runs, curves, res.get("tables"))
     counts["part"] += 1
+    if "checkpoints" in counts:  # saved for good: their checkpoints are no longer needed
+        from .. import checkpoints
+
+        for tid in runs["trial_id"]:
+            checkpoints.path_of(folder, tid).unlink(missing_ok=True)
     counts["done"] += len(runs)
     counts["diverged"] += int((runs["status"] == "diverged").sum())
     counts["failed"] += int((runs["status"] == "failed").sum())

@@ -45,7 +45,7 @@ from .trial import canonical
 TOP_KEYS = ("name", "description", "seeds", "model", "dataset", "train", "optimizer", "schedule", "clip", "search",
             "scaling")
 TRAIN_KEYS = ("epochs", "batch_size", "dtype", "early_stopping", "diverge_factor", "device", "log_every",
-              "eval_every", "target", "trajectory")
+              "eval_every", "target", "trajectory", "checkpoint_every")
 TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 64, "dtype": "float32", "early_stopping": None,
                   "diverge_factor": 1e4, "device": "cpu"}
 RECORDING_KEYS = ("log_every", "eval_every", "target", "trajectory")  # -> train["recording"] (settings.Recording)
@@ -179,7 +179,9 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
             if not rule_axes.get(rule, {}).get("lr"):
                 where = "optimizer.lr" if len(rules) == 1 else f"optimizer.lr (or optimizer.{rule}.lr)"
                 p.add(where, f"required for {rule}: a learning rate or a list of them, numbers in (0, inf)")
-    elif search["kind"] == "random" or search["kind"] in MODEL_KINDS:
+    else:
+        _check_halving(search, train, p)
+    if search is not None and (search["kind"] == "random" or search["kind"] in MODEL_KINDS or search.get("trials")):
         for rule in rules:
             if not rule_axes.get(rule, {}).get("lr") and not _has_dist(search, rule, "lr"):
                 p.add("optimizer.lr", f"required for {rule}: give a list or a [search] distribution for lr")
@@ -360,6 +362,12 @@ def _train(table, p: Problems) -> dict:
     out["recording"] = Recording()
     with p.at():
         out["recording"] = Recording.parse(*(table.get(k) for k in RECORDING_KEYS), prefix="train.")
+    # exact checkpoints every N epochs (optengine/checkpoints.py): how a run is cut, never what it computes,
+    # so not part of any trial id; 0 = off
+    out["checkpoint_every"] = 0
+    with p.at():
+        out["checkpoint_every"] = check_number("train.checkpoint_every", table.get("checkpoint_every", 0), low=0,
+                                               high=MAX_EPOCHS, integer=True)
     return out
 
 
@@ -486,7 +494,10 @@ MODEL_KEYS = ("batch", "objective", "direction")
 OBJECTIVES = ("final_val_loss", "best_val_loss", "final_val_metric")  # validation columns (analysis.RANK_METRICS)
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_BATCH = 8
-SEARCH_KINDS = ("grid", "random", *MODEL_KINDS)
+# multi-fidelity searches over grid or random configurations (sweep/halving.py)
+HALVING_KINDS = ("halving", "hyperband", "asha")
+HALVING_KEYS = ("min_epochs", "max_epochs", "eta", "objective", "direction", "batch")
+SEARCH_KINDS = ("grid", "random", *MODEL_KINDS, *HALVING_KINDS)
 ALIASES = {**{h: f"optimizer.{h}" for h in HYPER}, "batch_size": "train.batch_size", "epochs": "train.epochs",
            "name": "optimizer.name"}
 
@@ -501,10 +512,17 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
     with p.at():
         check_choice("search.kind", kind, SEARCH_KINDS)
     if kind == "grid":
-        extra = [k for k in table if k != "kind"]
+        extra = [k for k in table if k not in ("kind", "median_stopping", "objective", "direction")]
         if extra:
             p.add(f"search.{extra[0]}", "only random search takes trials, seed, per_rule and distributions")
-        return None
+        if "median_stopping" not in table:
+            return None
+        out = {"kind": "grid", "trials": 0, "seed": 0, "dists": {}, "per_rule": False}
+        _objective(table, out, p)
+        _median_stopping(table["median_stopping"], out, p)
+        return out
+    if kind in HALVING_KINDS:
+        return _halving(table, kind, rules, rule_axes, kinds, p)
     if kind not in SEARCH_KINDS:
         kind = "random"  # reported above; the rest is still checked
     out = {"kind": kind, "trials": 0, "seed": 0, "dists": {}}
@@ -523,7 +541,8 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
             if key in table:
                 p.add(f"search.{key}", f"only model-based search ({', '.join(MODEL_KINDS)}) takes {key}")
     flat = {}
-    _flatten({k: v for k, v in table.items() if k not in (*SEARCH_KEYS, *MODEL_KEYS)}, "", flat, p)
+    _flatten({k: v for k, v in table.items() if k not in (*SEARCH_KEYS, *MODEL_KEYS, "median_stopping")}, "", flat,
+             p)
     for path, dist in flat.items():
         canon = ALIASES.get(path, path)
         with p.at():
@@ -531,7 +550,85 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
     if "clip.norm" in out["dists"] and "clip.value" in out["dists"]:
         p.add("search.clip", "sample clip.norm or clip.value, not both")
     out["per_rule"] = _per_rule(table, rules, out, p)
+    if "median_stopping" in table:
+        if kind in MODEL_KINDS:
+            p.add("search.median_stopping", f"is an option of grid and random search, not of {kind}")
+        else:
+            _median_stopping(table["median_stopping"], out, p)
     return out
+
+
+def _halving(table, kind, rules, rule_axes, kinds, p: Problems) -> dict:
+    """``[search] kind = "halving" | "hyperband" | "asha"``: min_epochs, max_epochs (= train.epochs), eta,
+    objective, direction, batch (asha), over the grid (no ``trials``) or ``trials`` random samples."""
+    out = {"kind": kind, "trials": 0, "seed": 0, "dists": {}, "per_rule": False}
+    for key in table:
+        if key not in ("kind", "trials", "seed", *HALVING_KEYS, "median_stopping") and not isinstance(table[key], dict):
+            p.add(f"search.{key}", f"unknown setting{closest(key, (*SEARCH_KEYS, *HALVING_KEYS))}")
+    if "median_stopping" in table:
+        p.add("search.median_stopping", f"is an option of grid and random search; {kind} prunes by its rungs")
+    if "trials" in table:
+        with p.at():
+            out["trials"] = check_number("search.trials", table["trials"], low=1, high=1_000_000, integer=True)
+    with p.at():
+        out["seed"] = check_number("search.seed", table.get("seed", 0), low=0, high=2**63 - 1, integer=True)
+    out["min_epochs"], out["max_epochs"], out["eta"], out["batch"] = 1, None, 3, None
+    if "min_epochs" not in table:
+        p.add("search.min_epochs", f"required for {kind} search: the epochs of the first rung, an integer >= 1")
+    else:
+        with p.at():
+            out["min_epochs"] = check_number("search.min_epochs", table["min_epochs"], low=1, high=MAX_EPOCHS,
+                                             integer=True)
+    if "max_epochs" in table:
+        with p.at():
+            out["max_epochs"] = check_number("search.max_epochs", table["max_epochs"], low=1, high=MAX_EPOCHS,
+                                             integer=True)
+    with p.at():
+        out["eta"] = check_number("search.eta", table.get("eta", 3), low=2, high=1000, integer=True)
+    if "batch" in table:
+        if kind != "asha":
+            p.add("search.batch", "only asha takes batch (configurations started per round)")
+        else:
+            with p.at():
+                out["batch"] = check_number("search.batch", table["batch"], low=1, high=1_000_000, integer=True)
+    _objective(table, out, p)
+    flat = {}
+    _flatten({k: v for k, v in table.items() if k not in (*SEARCH_KEYS, *HALVING_KEYS)}, "", flat, p)
+    if flat and not out["trials"]:
+        p.add("search.trials", f"required with [search] distributions: how many configurations to sample")
+    for path, dist in flat.items():
+        canon = ALIASES.get(path, path)
+        with p.at():
+            out["dists"][canon] = _dist(canon, dist, f"search.{path}", rules, kinds)
+    return out
+
+
+def _objective(table, out, p) -> None:
+    objective = table.get("objective", "final_val_loss")
+    out["objective"] = "final_val_loss"
+    if isinstance(objective, str) and "test" in objective:
+        p.add("search.objective", f"{objective!r} is measured on the test split, which must not choose "
+                                  f"configurations; choose on validation: {', '.join(OBJECTIVES)}")
+    else:
+        with p.at():
+            out["objective"] = check_choice("search.objective", objective, OBJECTIVES)
+    out["direction"] = None
+    if "direction" in table:
+        with p.at():
+            out["direction"] = check_choice("search.direction", table["direction"], DIRECTIONS)
+
+
+def _median_stopping(value, out, p) -> None:
+    """``median_stopping = {after_epochs = k}``: at epoch k, a configuration worse than the median of the
+    others is pruned."""
+    out["median_stopping"] = None
+    if not isinstance(value, dict) or set(value) != {"after_epochs"}:
+        p.add("search.median_stopping", f"must be {{after_epochs = k}} (an integer >= 1), got {value!r}")
+        return
+    with p.at():
+        out["median_stopping"] = {"after_epochs": check_number("search.median_stopping.after_epochs",
+                                                               value["after_epochs"], low=1, high=MAX_EPOCHS,
+                                                               integer=True)}
 
 
 def _model_search(table, kind, out, p) -> None:
@@ -571,6 +668,32 @@ def module_missing(name: str) -> bool:
         return importlib.util.find_spec(name) is None
     except (ImportError, ValueError):
         return True
+
+
+def _check_halving(search, train, p) -> None:
+    """A multi-fidelity search (or median stopping) needs one train.epochs: the trials' full length."""
+    multi = search["kind"] in HALVING_KINDS or search.get("median_stopping")
+    if not multi:
+        return
+    epochs = train["epochs"]
+    if len(epochs) != 1:
+        p.add("train.epochs", f"{search['kind']} search stops and continues trials of one length: give one value")
+        return
+    if search["kind"] in HALVING_KINDS:
+        if search["max_epochs"] is None:
+            search["max_epochs"] = epochs[0]
+        elif search["max_epochs"] != epochs[0]:
+            p.add("search.max_epochs", f"must equal train.epochs ({epochs[0]}): the trials' full length, "
+                                       "(leave it out to take train.epochs)")
+        if search["min_epochs"] > search["max_epochs"]:
+            p.add("search.min_epochs", f"must be at most max_epochs ({search['max_epochs']})")
+    elif search["median_stopping"] and search["median_stopping"]["after_epochs"] >= epochs[0]:
+        p.add("search.median_stopping.after_epochs", f"must be below train.epochs ({epochs[0]})")
+
+
+def is_halving(spec) -> bool:
+    """A spec that stops trials at rungs (halving, hyperband, asha) or by median stopping (sweep/halving.py)."""
+    return bool(spec.search) and (spec.search["kind"] in HALVING_KINDS or bool(spec.search.get("median_stopping")))
 
 
 def is_model_search(spec) -> bool:

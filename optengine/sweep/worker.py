@@ -23,7 +23,9 @@ from ..train import HYPER_COLUMNS, RUN_COLUMNS, resolve_dataset, train_pack_tabl
 from . import environment
 from .worker_pool import exit_with_parent
 
-FAULT_ENV = "OPTENGINE_TEST_FAULT"  # tests only: "kill:<lr>" ends the worker, "raise:<lr>" raises in the trial
+# tests only: "kill:<lr>" ends the worker, "raise:<lr>" raises in the trial, "exit_at_epoch:<e>" ends the
+# worker right after the checkpoints of the chunk that ends at epoch e are saved
+FAULT_ENV = "OPTENGINE_TEST_FAULT"
 _DATA_CACHE: dict = {}
 
 
@@ -52,10 +54,12 @@ def run_pack(payload: dict) -> dict:
                 curves = pd.concat([c for _, c, _ in parts], ignore_index=True)
                 tables = {name: pd.concat(frames, ignore_index=True) for name in ("steps", "trajectories")
                           if (frames := [t[name] for _, _, t in parts if name in t])}
+                tables["partial"] = [tid for _, _, t in parts for tid in t.get("partial", [])]
         runs = runs.assign(model_spec=json.dumps(payload["model"], sort_keys=True),
                            dataset_spec=json.dumps(payload["dataset"], sort_keys=True),
                            device=payload["device"])
-        return {"pack_id": payload["pack_id"], "runs": runs, "curves": curves,
+        partial = tables.pop("partial", [])
+        return {"pack_id": payload["pack_id"], "runs": runs, "curves": curves, "partial": partial,
                 "tables": {name: df for name, df in tables.items() if len(df)}}
     finally:
         if marker is not None:
@@ -97,12 +101,58 @@ def _train(payload, trials, threads):
     kwargs = {}
     if payload["device"] != "cpu":
         kwargs["device"] = payload["device"]
-    runs, curves, _, tables = train_pack_tables(
-        payload["model"], _dataset(payload["dataset"]), trials, batch_size=payload["batch_size"],
-        epochs=payload["epochs"], dtype=payload["dtype"], early_stopping=payload["early_stopping"],
-        diverge_factor=payload["diverge_factor"], threads=threads, sweep=payload["sweep"],
-        **payload.get("recording", {}), **kwargs)
+    folder = payload.get("checkpoint_dir")
+    if not folder:
+        runs, curves, _, tables = train_pack_tables(
+            payload["model"], _dataset(payload["dataset"]), trials, batch_size=payload["batch_size"],
+            epochs=payload["epochs"], dtype=payload["dtype"], early_stopping=payload["early_stopping"],
+            diverge_factor=payload["diverge_factor"], threads=threads, sweep=payload["sweep"],
+            **payload.get("recording", {}), **kwargs)
+        return runs, curves, tables
+    return _train_in_chunks(payload, trials, threads, folder, kwargs)
+
+
+def _train_in_chunks(payload, trials, threads, folder, kwargs):
+    """Train with exact checkpoints: from each trial's saved checkpoint (if any) up to ``stop_epoch`` (the
+    end by default), in chunks of ``checkpoint_every`` epochs, saving every trial's checkpoint after each
+    chunk. Chunking never changes a number (optengine/checkpoints.py). Trials not finished at the stop are
+    listed in ``tables["partial"]`` (the driver saves their runs rows only when they finish or are pruned);
+    with ``prune``, those are returned with status "pruned"."""
+    from .. import checkpoints
+
+    epochs = payload["epochs"]
+    stop = payload.get("stop_epoch") or epochs
+    every = payload.get("checkpoint_every") or 0
+    ids = [_tid(t) for t in trials]
+    resume = [checkpoints.load(folder, tid) for tid in ids]
+    if any(s is not None and int(s["epochs"]) != epochs for s in resume):  # another trial's length: start over
+        resume = [s if s is None or int(s["epochs"]) == epochs else None for s in resume]
+    start = min(checkpoints.epoch_of(s) if s is not None else 0 for s in resume)
+    ends = [e for e in range(every, stop, every) if e > start] if every else []
+    ends.append(stop)
+    ds = _dataset(payload["dataset"])
+    for end in ends:
+        runs, curves, _, tables = train_pack_tables(
+            payload["model"], ds, trials, batch_size=payload["batch_size"], epochs=epochs, dtype=payload["dtype"],
+            early_stopping=payload["early_stopping"], diverge_factor=payload["diverge_factor"], threads=threads,
+            sweep=payload["sweep"], stop_epoch=end, resume=resume if any(s is not None for s in resume) else None,
+            **payload.get("recording", {}), **kwargs)
+        resume = tables.pop("checkpoints")
+        for s in resume:
+            checkpoints.save(folder, s)
+        fault = payload.get("fault") or ""
+        if fault.startswith("exit_at_epoch:") and end == int(fault.split(":")[1]):
+            os._exit(77)  # tests only: die like kill -9 right after a chunk's checkpoints are saved
+    partial = [tid for tid, s in zip(ids, resume) if not checkpoints.finished(s)]
+    if payload.get("prune") and partial:
+        runs = runs.assign(status=runs["status"].where(~runs["trial_id"].isin(partial), "pruned"))
+        partial = []
+    tables["partial"] = partial
     return runs, curves, tables
+
+
+def _tid(trial) -> str:
+    return trial.trial_id if isinstance(trial, TrialSettings) else trial["trial_id"]
 
 
 def _dataset(spec):
@@ -143,7 +193,7 @@ def _mark(payload) -> Path | None:
 
 def _inject_faults(spec, trials) -> None:
     """Tests only: the driver's ``OPTENGINE_TEST_FAULT`` travels in the payload (workers may predate it)."""
-    if not spec:
+    if not spec or spec.startswith("exit_at_epoch:"):
         return
     action, _, value = spec.partition(":")
     if any(abs(_lr(t) - float(value)) < 1e-15 for t in trials):
