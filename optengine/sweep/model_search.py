@@ -36,10 +36,22 @@ trains them through the runner's machinery (packs, joblib workers, a Parquet par
   replayed (their unsaved trials trained), then the search continues. ``kill -9`` mid-round loses
   at most that round's unsaved packs. Without ``search.json`` (deleted) the asks are recomputed,
   which gives the same configurations with the same Optuna version.
-- **Pruners**: not offered. An Optuna pruner decides during a trial from its per-epoch reports;
-  a pack trains its trials to completion in one compiled call, which reports per-epoch values only
-  when the trials end, so there is nothing for a pruner to stop. (Stopping whole configurations at
-  round boundaries would be a different algorithm, not an Optuna pruner.)
+- **Pruners** (``pruner = "median" | "percentile" | "successive_halving" | "hyperband" | "threshold" |
+  "none"``, or a table ``{name = "median", n_warmup_steps = 2}`` of the Optuna class's settings;
+  ``report_every = k``, default 1): a round's trials train in chunks of ``k`` epochs from and into exact
+  checkpoints (``optengine/checkpoints.py``: chunks never change a number, as in ``halving.py``). After each
+  chunk every configuration still training reports its objective at that epoch (the mean over its seeds;
+  ``best_val_loss``: the lowest so far; NaN once a seed diverged) with ``trial.report(value, epoch)``, in the
+  order of the asks, and those for which ``trial.should_prune()`` says so stop: their trials are saved
+  with ``status = "pruned"`` and their curves up to that epoch, and the configuration is told as PRUNED
+  with its intermediate values (its value: the last one, as ``study.tell`` does). The others continue
+  from their checkpoints. The reports happen in a study made for the round (named "optengine", so that
+  Hyperband's brackets do not depend on a random study name) holding the earlier rounds' trials, with
+  their intermediate values and the pruner's trial attributes, and this round's asks as running trials;
+  every value comes from the saved curves and checkpoints, so a resumed round reports and prunes exactly
+  as the uninterrupted one did, whatever the workers. ``successive_halving`` and ``hyperband`` take
+  ``min_resource = report_every`` and ``hyperband`` ``max_resource = train.epochs`` unless given. Without a
+  pruner (or with ``"none"``) nothing of this happens and the search is the one described above.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checkpoints
 from ..errors import ConfigError
 from ..optimizers import RULE_HYPER
 from ..results import ResultsError, atomic_write_bytes, read_results, remove_leftovers
@@ -67,6 +80,8 @@ from .trial import Trial, canonical
 STATE_FILE = "search.json"
 SURFACES = ("rosenbrock", "ravine", "beale", "noisy_quadratic")
 _after_round = None  # tests: called with the round index after each round is saved and told
+_after_report = None  # tests (pruners): called with (round, epoch) after a round's reports and prunes at epoch
+STUDY_NAME = "optengine"  # the round studies' name (Hyperband's brackets are a hash of it and trial numbers)
 
 
 # -- the space ---------------------------------------------------------------------------------------
@@ -330,6 +345,225 @@ def tell(spec: Spec, record: dict, dists: dict, runs_by_id: dict):
     return frozen, state.name, value
 
 
+# -- pruners ------------------------------------------------------------------------------------------------
+
+def pruner_of(spec: Spec) -> dict | None:
+    """The spec's pruner (``{"name": ..., settings}``), or None (none given, or ``"none"``)."""
+    pr = spec.search.get("pruner")
+    return pr if pr and pr["name"] != "none" else None
+
+
+def max_epochs(spec: Spec) -> int:
+    d = spec.search["dists"].get("train.epochs")
+    if d is None:
+        return max(spec.train["epochs"])
+    return int(max(d[1]) if d[0] == "choice" else math.floor(d[1][1]))
+
+
+def make_pruner(pruner: dict, report_every: int, max_epochs: int | None):
+    """Optuna's pruner for ``pruner`` (``{"name": ..., settings}``); its settings are checked by Optuna and a
+    setting that is not one of the class's is refused (``ConfigError`` naming ``search.pruner.<key>``)."""
+    import inspect
+
+    import optuna
+
+    from .spec import PRUNERS
+
+    name = pruner["name"]
+    cls = getattr(optuna.pruners, PRUNERS[name])
+    settings = {k: v for k, v in pruner.items() if k != "name"}
+    params = {n: q for n, q in inspect.signature(cls).parameters.items() if q.kind in (q.POSITIONAL_OR_KEYWORD,
+                                                                                        q.KEYWORD_ONLY)}
+    for key, value in settings.items():
+        if key not in params:
+            known = ", ".join(params) or "none"
+            raise ConfigError(f"search.pruner.{key}", f"not a setting of Optuna's {cls.__name__} ({name!r}); its "
+                                                      f"settings: {known}")
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"search.pruner.{key}", f"must be a number or a string, got {value!r}")
+    for key, q in params.items():
+        if q.default is q.empty and key not in settings:
+            raise ConfigError(f"search.pruner.{key}", f"required by Optuna's {cls.__name__} ({name!r})")
+    if name in ("successive_halving", "hyperband"):
+        settings.setdefault("min_resource", report_every)
+    if name == "hyperband" and max_epochs is not None:
+        settings.setdefault("max_resource", max_epochs)
+    try:
+        with _quiet():
+            return cls(**settings)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("search.pruner", f"Optuna's {cls.__name__} refuses {settings}: {exc}") from None
+
+
+class _PrunedRound:
+    """One round of a search with a pruner: chunks of ``report_every`` epochs, reports, prunes (module doc)."""
+
+    def __init__(self, spec, folder, history, k, asked, built, retry, args):
+        import optuna
+        from optuna.trial import TrialState
+
+        self.spec, self.folder, self.k, self.asked, self.built, self.args = spec, folder, k, asked, built, args
+        self.objective = spec.search["objective"]
+        self.ignore = set(retry)  # failed trials to train again: their saved rows do not count until then
+        with _quiet():
+            self.study = optuna.create_study(study_name=STUDY_NAME, direction=direction(spec),
+                                             sampler=optuna.samplers.RandomSampler(seed=0),
+                                             pruner=make_pruner(spec.search["pruner"], spec.search["report_every"],
+                                                                max_epochs(spec)))
+            self.study.add_trials(history)
+            self.trials = []
+            for a, (_, dists, _) in zip(asked, built):
+                self.study.add_trial(optuna.trial.create_trial(
+                    state=TrialState.RUNNING, params=a["params"], distributions=dists,
+                    system_attrs=a.get("system_attrs") or {}))
+                frozen = self.study.get_trials(deepcopy=False)[-1]
+                self.trials.append(optuna.trial.Trial(self.study, frozen._trial_id))
+        self.pruned_at = [None] * len(asked)
+        self.refresh()
+
+    def refresh(self):
+        runs, curves = read_results(self.folder) if (self.folder / "runs").is_dir() else (None, None)
+        self.saved = {} if runs is None else {r["trial_id"]: r for r in runs.to_dict("records")}
+        self.curves = {} if curves is None else {t: g.sort_values("epoch") for t, g in curves.groupby("trial_id")}
+
+    def _state(self, tid):
+        """(val_loss, val_metric, ended, status) of a trial as it stands (saved row and curve, else its
+        checkpoint), or None before it started."""
+        if tid in self.saved and tid not in self.ignore:
+            c = self.curves.get(tid)
+            vl = np.array([], float) if c is None else c["val_loss"].to_numpy(float)
+            vm = np.array([], float) if c is None else c["val_metric"].to_numpy(float)
+            return vl, vm, True, str(self.saved[tid]["status"]), len(vl)
+        saved = checkpoints.load(self.folder, tid)
+        if saved is None:
+            return None
+        done = int(saved["out_results"][3])
+        return (np.asarray(saved["out_val_loss"][:done], float), np.asarray(saved["out_val_metric"][:done], float),
+                checkpoints.finished(saved), "ok", checkpoints.epoch_of(saved))
+
+    def _at(self, tid, epoch) -> bool:
+        st = self._state(tid)
+        return st is not None and (st[2] or st[4] >= epoch)
+
+    def _ended_before(self, tid, epoch) -> bool:
+        st = self._state(tid)
+        return st is not None and st[2] and len(st[0]) < epoch
+
+    def _value(self, trials, epoch) -> float:
+        """The configuration's objective at ``epoch``: the mean over its seeds (NaN once one diverged)."""
+        vals = []
+        for t in trials:
+            st = self._state(t.trial_id)
+            if st is None or not len(st[0]):
+                return math.nan
+            vl, vm, _, status, _ = st
+            if status in ("diverged", "failed") and len(vl) <= epoch:
+                return math.nan
+            upto = min(epoch, len(vl))
+            if self.objective == "best_val_loss":
+                finite = vl[:upto][np.isfinite(vl[:upto])]
+                v = float(finite.min()) if len(finite) else math.nan
+            elif self.objective == "final_val_metric":
+                v = float(vm[upto - 1])
+            else:
+                v = float(vl[upto - 1])
+            if not math.isfinite(v):
+                return math.nan
+            vals.append(v)
+        return float(np.mean(vals))
+
+    def _train(self, targets: dict, prune=False):
+        """Train ``{trial: stop epoch}`` (those not there yet; with ``prune``: save them as pruned there)."""
+        from . import runner
+
+        todo = {}
+        for t, epoch in targets.items():
+            if t.trial_id in self.saved and t.trial_id not in self.ignore:
+                continue
+            if not prune and self._at(t.trial_id, epoch):
+                continue
+            todo.setdefault(epoch, []).append(t)
+        if not todo:
+            return
+        a = self.args
+        packs, every = [], []
+        n = sum(len(ts) for ts in todo.values())
+        n_jobs, threads = runner._workers(a["backend"], a["jobs"], n)
+        for epoch, ts in todo.items():
+            for p in make_packs(ts, a["pack_size"] or default_pack_size(len(ts), n_jobs), n_jobs):
+                p.stop_epoch, p.prune = epoch, prune
+                packs.append(p)
+            every += ts
+        base = dict(a["counts"])
+        for tid in {t.trial_id for ts, _, _ in self.built for t in ts}:
+            r = self.saved.get(tid)
+            if r is not None and tid not in self.ignore:
+                base["done"] += 1
+                base["diverged"] += str(r["status"]) == "diverged"
+                base["failed"] += str(r["status"]) == "failed"
+        runner._execute(packs, self.folder, self.spec.name, a["backend"], n_jobs, threads, a["scheduler"],
+                        _Offset(a["prog"], base), {t.trial_id: t.config_id for t in every},
+                        saved_before=base["done"], total=a["total"],
+                        checkpoint_every=self.spec.train.get("checkpoint_every", 0), checkpoints=True)
+        self.ignore -= {t.trial_id for t in every}
+        self.refresh()
+
+    def run(self):
+        """Train the round with reports and prunes; return each configuration's (FrozenTrial, state, value,
+        what to record)."""
+        every = self.spec.search["report_every"]
+        configs = [(i, trials, trials[0].epochs) for i, (trials, _, err) in enumerate(self.built) if trials and not err]
+        top = max([T for _, _, T in configs], default=0)
+        for epoch in range(every, top + 1, every):
+            alive = [(i, ts, T) for i, ts, T in configs if self.pruned_at[i] is None and T >= epoch]
+            self._train({t: epoch for _, ts, _ in alive for t in ts})
+            prune = []
+            with _quiet():
+                for i, ts, T in alive:
+                    if all(self._ended_before(t.trial_id, epoch) for t in ts):
+                        continue
+                    self.trials[i].report(self._value(ts, epoch), epoch)
+                    if epoch < T and self.trials[i].should_prune():
+                        self.pruned_at[i] = epoch
+                        prune.append(ts)
+            self._train({t: epoch for ts in prune for t in ts}, prune=True)
+            if _after_report is not None:
+                _after_report(self.k, epoch)
+        self._train({t: T for i, ts, T in configs if self.pruned_at[i] is None for t in ts})
+        return [self._tell(i) for i in range(len(self.asked))]
+
+    def _tell(self, i):
+        import optuna
+        from optuna.trial import TrialState
+
+        trials, dists, error = self.built[i]
+        live = self.study.get_trials(deepcopy=False)[self.trials[i].number]
+        inter = {int(e): float(v) for e, v in live.intermediate_values.items()}
+        value, state = None, TrialState.FAIL
+        if not error:
+            rows = [self.saved.get(t.trial_id) for t in trials]
+            if any(r is None for r in rows):
+                raise ResultsError(STATE_FILE, "a configuration of a finished round has unsaved trials")
+            status = [str(r["status"]) for r in rows]
+            if "failed" in status:
+                pass
+            elif "diverged" in status or "pruned" in status or self.pruned_at[i] is not None:
+                state = TrialState.PRUNED
+                if inter:
+                    last = inter[max(inter)]
+                    value = last if math.isfinite(last) else None
+            else:
+                v = float(np.mean([float(r[self.objective]) for r in rows]))
+                if math.isfinite(v):
+                    value, state = v, TrialState.COMPLETE
+        frozen = optuna.trial.create_trial(state=state, value=value, params=self.asked[i]["params"],
+                                           distributions=dists, system_attrs=dict(live.system_attrs),
+                                           intermediate_values=inter)
+        extra = {"pruned_at": self.pruned_at[i],
+                 "intermediate": [[e, v if math.isfinite(v) else None] for e, v in sorted(inter.items())]}
+        return frozen, state.name, value, extra
+
+
 # -- the search ---------------------------------------------------------------------------------------------
 
 def _read_state(folder: Path, spec: Spec) -> dict:
@@ -403,6 +637,7 @@ def run_search(spec: Spec, out=None, *, jobs=None, backend="loky", scheduler=Non
                          f"{s['kind']} search on record")
         history = []
         counts = {"done": 0, "diverged": 0, "failed": 0}
+        pruning = pruner_of(spec) is not None
         try:
             for k in range(n_rounds):
                 n = min(s["batch"], s["trials"] - k * s["batch"])
@@ -416,8 +651,17 @@ def run_search(spec: Spec, out=None, *, jobs=None, backend="loky", scheduler=Non
                     state["rounds"].append({"round": k, "sampler_seed": round_seed(s["seed"], k), "asked": asked})
                     _write_state(folder, state)
                 built = [_build(spec, a["params"]) for a in asked]
+                if pruning:
+                    mine = {t.trial_id for trials, _, _ in built for t in trials}
+                    told_all = _PrunedRound(spec, folder, history, k, asked, built, retry & mine,
+                                            {"backend": backend, "jobs": jobs, "pack_size": pack_size,
+                                             "scheduler": scheduler, "prog": prog, "counts": counts,
+                                             "total": total}).run()
+                    retry -= mine
+                    runs = read_results(folder)[0]
+                    runs_by_id = _by_id(runs)
                 todo, seen = [], set()
-                for trials, _, _ in built:
+                for trials, _, _ in ([] if pruning else built):
                     for t in trials:
                         if t.trial_id in seen or (t.trial_id in runs_by_id and t.trial_id not in retry):
                             continue
@@ -433,10 +677,14 @@ def run_search(spec: Spec, out=None, *, jobs=None, backend="loky", scheduler=Non
                     runs = read_results(folder)[0]
                     runs_by_id = _by_id(runs)
                 told = []
-                for a, (trials, dists, _) in zip(asked, built):
-                    frozen, state_name, value = tell(spec, a, dists, runs_by_id)
+                for i, (a, (trials, dists, _)) in enumerate(zip(asked, built)):
+                    if pruning:
+                        frozen, state_name, value, extra = told_all[i]
+                        told.append({"state": state_name, "value": value, **extra})
+                    else:
+                        frozen, state_name, value = tell(spec, a, dists, runs_by_id)
+                        told.append({"state": state_name, "value": value})
                     history.append(frozen)
-                    told.append({"state": state_name, "value": value})
                     for t in trials:
                         r = runs_by_id[t.trial_id]
                         counts["done"] += 1
@@ -495,6 +743,11 @@ def format_model_plan(info: dict) -> list[str]:
               f"objective: {s['objective']}, mean over the seeds, {info['direction']}d; a diverged seed makes the "
               "configuration pruned, a failed one failed",
               "space:"]
+    if s.get("pruner") and s["pruner"]["name"] != "none":
+        settings = ", ".join(f"{k} = {v!r}" for k, v in s["pruner"].items() if k != "name")
+        lines.insert(-1, f"pruner: Optuna's {s['pruner']['name']} pruner" + (f" ({settings})" if settings else "")
+                     + f"; the trials train in chunks of {s['report_every']} epoch(s), each configuration reports "
+                       "its objective after each chunk and those pruned stop (status pruned)")
     lines += [f"  {line}" for line in info["space"]] or ["  (nothing to search: one configuration)"]
     lines.append(f"seeds: {info['seeds']}")
     return lines

@@ -79,7 +79,9 @@ def check_run_options(spec: Spec, jobs=None, pack_size=None, device=None):
 
         what = "train.checkpoint_every" if spec.train.get("checkpoint_every") else \
             f"[search] kind = \"{spec.search['kind']}\"" if spec.search and spec.search["kind"] in HALVING_KINDS else \
-            "[search] median_stopping" if spec.search and spec.search.get("median_stopping") else None
+            "[search] median_stopping" if spec.search and spec.search.get("median_stopping") else \
+            "[search] pruner" if spec.search and (spec.search.get("pruner") or {}).get("name", "none") != "none" \
+            else None
         if what:
             raise ConfigError("device", f"{what} needs exact checkpoints, which the CPU trainer only makes; "
                                         "train on cpu (train.device = \"cpu\", --device cpu)")

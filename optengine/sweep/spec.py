@@ -181,6 +181,10 @@ def validate(raw: dict, text: str = "", source: str = "spec", default_name: str 
                 p.add(where, f"required for {rule}: a learning rate or a list of them, numbers in (0, inf)")
     else:
         _check_halving(search, train, p)
+        if search.get("pruner") and search["pruner"]["name"] != "none" and "train.epochs" not in search["dists"] \
+                and search["report_every"] >= max(train["epochs"]):
+            p.add("search.report_every", f"must be below train.epochs ({max(train['epochs'])}): the pruner decides "
+                                         "after every report_every epochs")
     if search is not None and (search["kind"] == "random" or search["kind"] in MODEL_KINDS or search.get("trials")):
         for rule in rules:
             if not rule_axes.get(rule, {}).get("lr") and not _has_dist(search, rule, "lr"):
@@ -490,7 +494,10 @@ PER_RULE_DEFAULT = False  # see _per_rule: True would change the samples of rand
 # model-based search through Optuna (sweep/model_search.py): kind -> the modules it needs
 MODEL_KINDS = {"tpe": ("optuna",), "gp": ("optuna", "torch"), "cmaes": ("optuna", "cmaes"),
                "optuna_random": ("optuna",)}
-MODEL_KEYS = ("batch", "objective", "direction")
+MODEL_KEYS = ("batch", "objective", "direction", "pruner", "report_every")
+# Optuna's pruners for model-based search (model_search.make_pruner): name -> class in optuna.pruners
+PRUNERS = {"median": "MedianPruner", "percentile": "PercentilePruner", "successive_halving": "SuccessiveHalvingPruner",
+           "hyperband": "HyperbandPruner", "threshold": "ThresholdPruner", "none": "NopPruner"}
 OBJECTIVES = ("final_val_loss", "best_val_loss", "final_val_metric")  # validation columns (analysis.RANK_METRICS)
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_BATCH = 8
@@ -521,6 +528,13 @@ def _search(table, rules, rule_axes, kinds, p: Problems):
         _objective(table, out, p)
         _median_stopping(table["median_stopping"], out, p)
         return out
+    if kind not in MODEL_KINDS:
+        for key in ("pruner", "report_every"):
+            if key in table:
+                p.add(f"search.{key}", f"only model-based search ({', '.join(MODEL_KINDS)}) takes a pruner; "
+                                       "halving, hyperband and asha prune by their rungs, grid and random search "
+                                       "by median_stopping")
+        table = {k: v for k, v in table.items() if k not in ("pruner", "report_every")}
     if kind in HALVING_KINDS:
         return _halving(table, kind, rules, rule_axes, kinds, p)
     if kind not in SEARCH_KINDS:
@@ -654,6 +668,42 @@ def _model_search(table, kind, out, p) -> None:
     if "direction" in table:
         with p.at():
             out["direction"] = check_choice("search.direction", table["direction"], DIRECTIONS)
+    _pruner(table, out, p, optuna_missing="optuna" in missing)
+
+
+def _pruner(table, out, p, optuna_missing) -> None:
+    """``pruner = "median"`` or ``{name = "median", n_warmup_steps = 2}`` (Optuna's pruner and its settings)
+    and ``report_every`` (epochs between reports); ``out["pruner"]``: ``{"name": ..., settings}`` or None."""
+    out["pruner"], out["report_every"] = None, 1
+    if "report_every" in table:
+        with p.at():
+            out["report_every"] = check_number("search.report_every", table["report_every"], low=1, high=MAX_EPOCHS,
+                                               integer=True)
+    if "pruner" not in table:
+        if "report_every" in table:
+            p.add("search.report_every", f"only with a pruner: search.pruner = one of {', '.join(PRUNERS)}")
+        return
+    value = table["pruner"]
+    field = "search.pruner"
+    if isinstance(value, dict):
+        value, settings, field = value.get("name"), {k: v for k, v in value.items() if k != "name"}, \
+            "search.pruner.name"
+        if value is None:
+            p.add(field, f"required in a pruner table: one of {', '.join(PRUNERS)}")
+            return
+    elif isinstance(value, str):
+        settings = {}
+    else:
+        p.add(field, f"must be a pruner's name or a table {{name = ..., settings}}, got {value!r}")
+        return
+    with p.at():
+        name = check_choice(field, value, PRUNERS)
+        pruner = {"name": name, **settings}
+        if not optuna_missing:
+            from .model_search import make_pruner
+
+            make_pruner(pruner, out["report_every"], None)  # Optuna checks the settings (errors name them)
+        out["pruner"] = pruner
 
 
 def module_missing(name: str) -> bool:
