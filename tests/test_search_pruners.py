@@ -3,6 +3,11 @@ report_every epochs from exact checkpoints, report their objective after each ch
 stop with status "pruned"; chunks change no number, the search is deterministic and resumes exactly."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -201,3 +206,28 @@ def test_the_same_search_with_two_workers(pruned, tmp_path):
     runs = run_sweep(write(tmp_path), tmp_path / "o", backend="loky", jobs=2)
     pd.testing.assert_frame_equal(metrics(runs), metrics(ref))
     assert told(tmp_path / "o") == told(out)
+
+
+def test_resume_after_kill_9_mid_chunk_equals_an_uninterrupted_search(pruned, tmp_path):
+    out_ref, ref = pruned
+    out = tmp_path / "o"
+    args = [sys.executable, "-m", "optengine.cli", "run", write(tmp_path), "--out", out, "--backend", "sequential",
+            "--pack-size", "1", "--no-progress"]
+    proc = subprocess.Popen(list(map(str, args)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # round 0 saves 8 parts (packs of one trial); kill inside round 1's chunks
+        parts = len(list((out / "runs").glob("part-*.parquet"))) if (out / "runs").is_dir() else 0
+        ckpts = len(list((out / "checkpoints").glob("*.npz"))) if (out / "checkpoints").is_dir() else 0
+        if (parts >= 8 and ckpts >= 3) or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(list((out / "runs").glob("part-*.parquet"))) < 16, "the run should have been killed mid-search"
+    done = subprocess.run([sys.executable, "-m", "optengine.cli", "run", str(write(tmp_path)), "--out", str(out),
+                           "--backend", "sequential", "--no-progress"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    runs = run_sweep(write(tmp_path), out, backend="sequential")  # a no-op: all saved
+    pd.testing.assert_frame_equal(metrics(runs), metrics(ref))
+    assert told(out) == told(out_ref)
