@@ -132,9 +132,9 @@ def train_pack(model, dataset, trials, *, batch_size=64, epochs=10, dtype="float
     2-parameter models such as the surfaces, when the pack is small) the table ``TRAJECTORY_COLUMNS``.
     ``return_steps`` / ``return_trajectory`` append those tables to the returned tuple (after params).
 
-    Exact checkpoints (CPU): ``stop_epoch=e`` stops the ``epochs``-epoch trials after epoch ``e``;
-    ``resume=[checkpoint or None per trial]`` continues them; ``return_checkpoints`` appends the list of
-    per-trial checkpoints (``optengine/checkpoints.py``) last.
+    Exact checkpoints (CPU and CUDA, one format): ``stop_epoch=e`` stops the ``epochs``-epoch trials after
+    epoch ``e``; ``resume=[checkpoint or None per trial]`` continues them; ``return_checkpoints`` appends the
+    list of per-trial checkpoints (``optengine/checkpoints.py``) last.
     """
     runs, curves, params, tables = train_pack_tables(
         model, dataset, trials, batch_size=batch_size, epochs=epochs, dtype=dtype, early_stopping=early_stopping,
@@ -154,15 +154,12 @@ def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype
     """``train_pack``'s work: ``(runs, curves, params, {"steps": ..., "trajectories": ...})`` (what the
     sweep worker writes).
 
-    Exact checkpoints (CPU; ``optengine/checkpoints.py``): ``stop_epoch=e`` trains the ``epochs``-epoch
+    Exact checkpoints (CPU and CUDA; ``optengine/checkpoints.py``): ``stop_epoch=e`` trains the ``epochs``-epoch
     trials up to epoch ``e`` only (the schedule keeps its length: the same trials, stopped); ``resume``, a
     list with per trial a checkpoint (dict) or None, continues those trials where their checkpoint left
     them; ``checkpoints=True`` (implied by ``stop_epoch``) adds ``tables["checkpoints"]``: per trial its
     state at the stop. Split or straight, the runs and curves come out bit-identical."""
     if stop_epoch is not None or resume is not None or checkpoints:
-        if device == "cuda":
-            raise ConfigError("device", "checkpoints (stop_epoch, resume, [train] checkpoint_every, halving "
-                                        "searches) train on the CPU only; use device=\"cpu\"")
         checkpoints = True
     device = check_device(device, model)
     if not isinstance(trials, (list, tuple)) or not trials:
@@ -251,7 +248,9 @@ def train_pack_tables(model, dataset, trials, *, batch_size=64, epochs=10, dtype
 
     t0 = time.perf_counter()
     if device == "cuda":
-        from .cuda.pack_kernel import train_pack as trainer
+        from .cuda.pack_kernel import train_pack as cuda_trainer
+
+        trainer = partial(cuda_trainer, ck=ck)
     else:
         trainer = partial(pack_kernel.train_pack, threads=threads, ck=ck)
     with one_blas_thread():

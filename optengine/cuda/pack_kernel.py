@@ -47,7 +47,7 @@ from ..models.kernels import DENSE
 from ..optimizers import pack_buffers
 from ..pack_kernel import (DIV_EXPLODED, DIV_LOSS, DIV_NONE, DIV_NORM, DIV_VAL, DIVERGED, EARLY_STOPPED, I_LOSS,
                            I_NORM, I_START, N_INFO, N_RESULTS, OK, R_DIVERGED_AT, R_EPOCHS, R_REASON, R_STATUS,
-                           R_STEPS)
+                           R_STEPS, no_checkpoint)
 from ..rng import _STREAM_SHUFFLE, new_state
 from ..schedules import S_UNIT
 from . import require_device, simulating
@@ -402,13 +402,20 @@ def _group_size(K: int, bytes_per_trial: int) -> int:
     return max(1, min(K, int(0.8 * free) // max(1, bytes_per_trial)))
 
 
-def train_pack(family, model, data, loop, trials, out, threads=None):
+def train_pack(family, model, data, loop, trials, out, threads=None, ck=None):
     """Train every row of ``trials.params`` (K x P) as its own trial on the GPU; the CPU twin's contract
-    (the records ``pack_kernel.Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``), returning the
+    (the records ``pack_kernel.Model``, ``Data``, ``Loop``, ``Trials``, ``Outputs``, ``Ckpt``), returning the
     seconds spent compiling the kernels.
 
     ``loop.workspace_size`` is unused (the GPU sizes its own scratch); ``loop.eval_chunk`` caps the rows
     of one evaluation pass. ``threads`` is the CUDA block size (default 256, 16 in the simulator).
+
+    ``ck`` (``pack_kernel.Ckpt``, as the CPU trainer's; None: from the start to the end, saving nothing):
+    trials continued from a checkpoint (``ck.load[k]``) are trained in groups that start at the same epoch
+    (the launches share the epoch and step), from the state the checkpoint holds (parameters, the rule's
+    buffers and scalars, batch order, shuffling stream, early stopping's best, the outputs so far); with
+    ``ck.save`` the state of every trial still training at ``ck.stop_epoch`` is written back to ``ck``, in
+    the CPU's format, so either device continues the other's checkpoints.
     """
     require_device()
     if family != DENSE:
@@ -441,12 +448,28 @@ def train_pack(family, model, data, loop, trials, out, threads=None):
                    diverge_factor=float(loop.diverge_factor),
                    patience=int(loop.patience), min_delta=float(loop.min_delta))
 
+    if ck is None:
+        ck = no_checkpoint(K, epochs, dtype)
+    stop = min(int(ck.stop_epoch), epochs)
+    # trials that start together: fresh ones, and continued ones by the epoch (and step) they continue at; a
+    # continued trial that had ended (diverged or stopped early) is not trained again (as on the CPU)
+    starts: dict = {}
+    for k in range(K):
+        if ck.load[k] == 0:
+            starts.setdefault(None, []).append(k)
+        elif out.results[k, R_STATUS] == OK:
+            starts.setdefault((int(ck.epoch[k]), int(ck.step[k])), []).append(k)
     group = _group_size(K, per_trial)
     compile_s = 0.0
-    for g0 in range(0, K, group):
-        sl = slice(g0, min(K, g0 + group))
-        compile_s += _train_group(step_kernel, eval_kernel, nt, dev, sizes, type(trials)(*(a[sl] for a in trials)),
-                                  type(out)(*(a[sl] for a in out)))
+    for start, ks in starts.items():
+        for g0 in range(0, len(ks), group):
+            idx = np.array(ks[g0:g0 + group], dtype=np.int64)
+            g_trials = type(trials)(*(a[idx] for a in trials))  # copies, written back below
+            g_out = type(out)(*(a[idx] for a in out))
+            compile_s += _train_group(step_kernel, eval_kernel, nt, dev, sizes, g_trials, g_out, ck, idx, start, stop)
+            trials.params[idx] = g_trials.params
+            for host, part in zip(out, g_out):
+                host[idx] = part
     return compile_s
 
 
@@ -494,38 +517,57 @@ def _precompile(kernel, args) -> None:
         pass
 
 
-def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out):
-    """Train one group of trials (``trials``, ``out``: their rows) on the device data ``dev``."""
+def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out, ck, idx, start, stop):
+    """Train one group of trials (``trials``, ``out``: their rows; rows ``idx`` of the checkpoint record
+    ``ck``) on the device data ``dev``, from the start (``start`` None) or from their checkpoints at
+    ``start`` = (epoch, step), up to epoch ``stop``."""
     K, P = trials.params.shape
     dtype = trials.params.dtype
     n, batch, n_batches, chunk = sizes.n, sizes.batch, sizes.n_batches, sizes.chunk
     epochs = sizes.epochs
     rules = trials.rules
+    loaded = start is not None
+    first_epoch, step0 = start if loaded else (0, 0)
     theta = cuda.to_device(np.ascontiguousarray(trials.params))
     grad = cuda.device_array((K, P), dtype=dtype)
-    opt_state, scal = (cuda.to_device(a) for a in pack_state(rules, trials.hypers, P, dtype))  # optimizer state
+    h_state, h_scal = pack_state(rules, trials.hypers, P, dtype)  # the optimizer state
+    rows = min(h_state.shape[1], ck.state.shape[1])  # buffers beyond a trial's own stay zero and unread
+    if loaded:
+        h_state[:, :rows] = ck.state[idx, :rows]
+        h_scal[:] = ck.scalars[idx]
+    opt_state, scal = cuda.to_device(h_state), cuda.to_device(h_scal)
     S = cuda.device_array((K, sizes.s_cols), dtype=dtype)
-    orders = cuda.to_device(np.tile(np.arange(n, dtype=np.int32), (K, 1)))
-    states = cuda.to_device(np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in trials.seeds],
-                                     dtype=np.uint64))
+    orders = cuda.to_device(ck.order[idx].astype(np.int32) if loaded else
+                            np.tile(np.arange(n, dtype=np.int32), (K, 1)))
+    states = cuda.to_device(ck.rng[idx].astype(np.uint64) if loaded else
+                            np.array([new_state(int(s), _STREAM_SHUFFLE)[0] for s in trials.seeds], dtype=np.uint64))
     d_trials = DeviceTrials(
         rules=cuda.to_device(np.ascontiguousarray(rules, dtype=np.int64)),
         hypers=cuda.to_device(np.ascontiguousarray(trials.hypers, dtype=np.float64)),
         schedules=cuda.to_device(np.ascontiguousarray(trials.schedules, dtype=np.float64)),
         clip_modes=cuda.to_device(np.ascontiguousarray(trials.clip_modes, dtype=np.int64)),
         clip_cs=cuda.to_device(np.ascontiguousarray(trials.clip_cs, dtype=np.float64)))
-    init = np.zeros((K, N_RESULTS), dtype=np.int64)
-    init[:, R_STATUS] = OK
-    init[:, R_DIVERGED_AT] = -1
-    init[:, R_REASON] = DIV_NONE
+    if loaded:  # the outputs so far (restored by the caller), the start's loss as measured then
+        init, infos = np.ascontiguousarray(out.results), np.ascontiguousarray(out.infos, dtype=np.float64)
+        ref_loss = np.maximum(np.abs(infos[:, I_START]), 1.0)
+        best, best_epoch = ck.best[idx].astype(np.float64), ck.best_epoch[idx].astype(np.int64)
+        h_curves = [np.ascontiguousarray(a, dtype=np.float64) for a in out[:5]] + \
+            [np.ascontiguousarray(out.steps_at, dtype=np.int64)]
+    else:
+        init = np.zeros((K, N_RESULTS), dtype=np.int64)
+        init[:, R_STATUS] = OK
+        init[:, R_DIVERGED_AT] = -1
+        init[:, R_REASON] = DIV_NONE
+        infos, ref_loss = np.full((K, N_INFO), np.nan), np.ones(K)
+        best, best_epoch = np.full(K, np.inf), np.full(K, -1, dtype=np.int64)
+        h_curves = [np.full((K, epochs), np.nan) for _ in range(5)] + [np.zeros((K, epochs), dtype=np.int64)]
     progress = DeviceProgress(
-        results=cuda.to_device(init), infos=cuda.to_device(np.full((K, N_INFO), np.nan)),
-        ref_loss=cuda.to_device(np.ones(K)), loss_sum=cuda.to_device(np.zeros(K)),
+        results=cuda.to_device(init), infos=cuda.to_device(infos),
+        ref_loss=cuda.to_device(ref_loss), loss_sum=cuda.to_device(np.zeros(K)),
         norm_sum=cuda.to_device(np.zeros(K)), last_lr=cuda.to_device(np.zeros(K)),
-        best=cuda.to_device(np.full(K, np.inf)), best_epoch=cuda.to_device(np.full(K, -1, dtype=np.int64)),
+        best=cuda.to_device(best), best_epoch=cuda.to_device(best_epoch),
         ssres=cuda.device_array((K, max(sizes.n_out, 1)), dtype=np.float64))
-    curves = DeviceCurves(*(cuda.to_device(np.full((K, epochs), np.nan)) for _ in range(5)),
-                          steps_at=cuda.to_device(np.zeros((K, epochs), dtype=np.int64)))
+    curves = DeviceCurves(*(cuda.to_device(a) for a in h_curves))
     state = DeviceState(theta, grad, opt_state, scal, S, orders)
     const = LoopConstants(batch, chunk, n, n_batches, sizes.diverge_factor, sizes.patience, sizes.min_delta)
     d_results = progress.results
@@ -542,11 +584,13 @@ def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out):
     _precompile(shuffle, (orders, states, d_results))  # (d_results: progress.results)
     compile_s = time.perf_counter() - t0
 
-    # "Exploding" is judged against the full training loss at the start (one forward pass).
-    eval_kernel[K, nt](*eval_args(dev.train, 0, 0, 0))
+    # "Exploding" is judged against the full training loss at the start (one forward pass; a continued
+    # trial keeps the one measured then).
+    if not loaded:
+        eval_kernel[K, nt](*eval_args(dev.train, 0, 0, 0))
     shuffle_blocks = (K + 127) // 128
-    step = 0
-    for epoch in range(epochs):
+    step = step0
+    for epoch in range(first_epoch, stop):
         if n_batches > 1:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # the simulator's uint64 wrap-around
@@ -563,6 +607,17 @@ def _train_group(step_kernel, eval_kernel, nt, dev, sizes, trials, out):
     trials.params[:] = theta.copy_to_host()
     for host, device in zip(out, (*curves, progress.results, progress.infos)):
         host[:] = device.copy_to_host()
+    if ck.save != 0:  # the state at the stop of the trials still training, as the CPU trainer saves it
+        ok = np.flatnonzero(out.results[:, R_STATUS] == OK)
+        at = idx[ok]
+        ck.epoch[at] = max(stop, first_epoch)
+        ck.step[at] = step
+        ck.best[at] = progress.best.copy_to_host()[ok]
+        ck.best_epoch[at] = progress.best_epoch.copy_to_host()[ok]
+        ck.rng[at] = states.copy_to_host()[ok]
+        ck.order[at] = orders.copy_to_host()[ok]
+        ck.state[at, :rows] = opt_state.copy_to_host()[ok, :rows]
+        ck.scalars[at] = scal.copy_to_host()[ok]
     return compile_s
 
 

@@ -74,17 +74,6 @@ def check_run_options(spec: Spec, jobs=None, pack_size=None, device=None):
         if device != spec.train["device"]:
             spec.train["device"] = device
             spec.raw = {**spec.raw, "train": {**spec.raw.get("train", {}), "device": device}}
-    if spec.train["device"] == "cuda":
-        from .spec import HALVING_KINDS
-
-        what = "train.checkpoint_every" if spec.train.get("checkpoint_every") else \
-            f"[search] kind = \"{spec.search['kind']}\"" if spec.search and spec.search["kind"] in HALVING_KINDS else \
-            "[search] median_stopping" if spec.search and spec.search.get("median_stopping") else \
-            "[search] pruner" if spec.search and (spec.search.get("pruner") or {}).get("name", "none") != "none" \
-            else None
-        if what:
-            raise ConfigError("device", f"{what} needs exact checkpoints, which the CPU trainer only makes; "
-                                        "train on cpu (train.device = \"cpu\", --device cpu)")
     return jobs, pack_size
 
 
