@@ -72,7 +72,7 @@ Trials = namedtuple("Trials", ["rules", "hypers", "schedules", "clip_modes", "cl
 # K x (steps // eval_every) x 2 (validation loss, metric), trajectory K x (steps + 1) x 3 (p0, p1, loss)
 Outputs = namedtuple("Outputs", ["train_loss", "val_loss", "val_metric", "grad_norm", "lr", "steps_at", "results",
                                  "infos", "step_log", "step_val", "trajectory"])
-# exact checkpoints (train.checkpoint_record; the CPU trainer only): train epochs [start, stop_epoch) of the
+# exact checkpoints (train.checkpoint_record; the CUDA trainer reads and writes the same record): train epochs [start, stop_epoch) of the
 # trial (``loop.epochs`` stays its total length: the schedule's T, the outputs' columns). ``load[k]`` = 1
 # continues trial k from the state below (its ``Outputs`` rows and parameters filled by the caller); with
 # ``save`` = 1 the state is written back when the call ends. Per trial: completed epochs, steps, best

@@ -95,7 +95,18 @@ def test_a_checkpoint_of_another_trial_is_refused(iris):
         oe.train_pack(MLP, iris, TRIALS[:2], resume=saved, **{**KW, "epochs": EPOCHS + 1})
 
 
-def test_cuda_refuses_checkpoints_before_any_work():
+def _gpu_usable() -> bool:
+    try:
+        from optengine.cuda import require_device
+
+        require_device()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(_gpu_usable(), reason="a usable GPU: checkpoints train there (tests/cuda)")
+def test_cuda_without_a_gpu_is_refused_before_any_work_checkpoints_included():
     with pytest.raises(ConfigError, match="device"):
         oe.train_pack(MLP, "iris", TRIALS[:1], stop_epoch=2, device="cuda")
 
@@ -201,7 +212,8 @@ def test_kill_9_mid_run_then_resume_equals_uninterrupted(plain, tmp_path):
     _same(_curves(curves), _curves(plain[1]))
 
 
-def test_checkpoint_every_on_cuda_is_refused_before_any_work(tmp_path):
+@pytest.mark.skipif(_gpu_usable(), reason="a usable GPU: checkpoint_every trains there (tests/cuda)")
+def test_checkpoint_every_on_cuda_without_a_gpu_is_refused_before_any_work(tmp_path):
     (tmp_path / "s.toml").write_text(SPEC % "checkpoint_every = 2\ndevice = \"cuda\"")
     with pytest.raises(ConfigError, match="device"):
         run_sweep(tmp_path / "s.toml", tmp_path / "out", backend="sequential")
