@@ -25,7 +25,7 @@ import numpy as np
 from ..jit import kernel
 from . import activations, conv, dense, dropout, embedding, norm, pool, recurrent
 from .base import OPS
-from .loss import CROSS_ENTROPY, count_metric, finish_metric, output_loss
+from .loss import CROSS_ENTROPY, count_metric, finish_metric, gather_rows as _gather, output_loss
 
 # header fields
 H_NOPS, H_NACTS, H_LOSS, H_NOUT, H_SUMW, H_SUMSAVE, H_OPS, H_ACTS, H_BAG, H_OUT = range(10)
@@ -78,15 +78,6 @@ def _tmp(ai, ws, rows, o):
     base = ai[H_OPS] + OP_FIELDS * o
     off = rows * (2 * ai[H_SUMW] + ai[H_SUMSAVE])
     return ws[off:off + rows * ai[base + O_TMPROW] + ai[base + O_TMPFIXED]]
-
-
-@kernel
-def _gather(X, idx, out):
-    """out[i, :] = X[idx[i], :] in out's dtype."""
-    for i in range(idx.size):
-        r = idx[i]
-        for k in range(X.shape[1]):
-            out[i, k] = X[r, k]
 
 
 @kernel

@@ -1,4 +1,5 @@
-"""The output losses of a layer model, over a whole mini-batch (the dense models' definitions).
+"""The output losses of a layer model, over a whole mini-batch (the dense models' definitions), and the
+mini-batch gather both share.
 
 - cross-entropy: mean_i [logsumexp(z_i) - z_i[y_i]]           (PyTorch ``cross_entropy``)
 - MSE:           mean over samples and outputs of (z - y)^2     (PyTorch ``MSELoss``)
@@ -12,7 +13,17 @@ from ..jit import kernel
 CROSS_ENTROPY, MSE = 0, 1
 LOSSES = ("cross_entropy", "mse")
 
-__all__ = ["CROSS_ENTROPY", "MSE", "LOSSES", "output_loss", "count_metric", "finish_metric"]
+__all__ = ["CROSS_ENTROPY", "MSE", "LOSSES", "output_loss", "count_metric", "finish_metric", "gather_rows"]
+
+
+@kernel
+def gather_rows(X, idx, out):
+    """out[i, :] = X[idx[i], :] in out's dtype: a mini-batch's input rows, contiguous (the layer driver's
+    and the dense kernel's first step)."""
+    for i in range(idx.size):
+        r = idx[i]
+        for k in range(X.shape[1]):
+            out[i, k] = X[r, k]
 
 
 @kernel

@@ -18,6 +18,7 @@ from ..jit import kernel
 RELU, TANH = 0, 1
 ACTIVATIONS = ("relu", "tanh")
 from ..layers.loss import CROSS_ENTROPY, LOSSES, MSE, finish_metric  # noqa: F401  (one set of loss codes)
+from ..layers.loss import gather_rows as _gather
 
 A_LAYERS, A_ACT, A_LOSS, A_SIZES = 0, 1, 2, 3
 
@@ -35,15 +36,6 @@ def workspace_size(sizes, rows: int) -> int:
     """Floats of scratch space for a batch of ``rows``: activations, two delta buffers, the gathered input."""
     widths = list(sizes[1:])
     return int(rows * (sum(widths) + 2 * max(widths) + sizes[0]))
-
-
-@kernel
-def _gather(X, idx, out):
-    """out[i, :] = X[idx[i], :] (the batch's input rows, contiguous, in the parameters' dtype)."""
-    for i in range(idx.size):
-        r = idx[i]
-        for k in range(X.shape[1]):
-            out[i, k] = X[r, k]
 
 
 @kernel

@@ -618,6 +618,7 @@ def _halving(table, kind, rules, rule_axes, kinds, p: Problems) -> dict:
 
 
 def _objective(table, out, p) -> None:
+    """``objective`` (a validation column; a test column is refused) and ``direction`` (None: inferred)."""
     objective = table.get("objective", "final_val_loss")
     out["objective"] = "final_val_loss"
     if isinstance(objective, str) and "test" in objective:
@@ -656,18 +657,7 @@ def _model_search(table, kind, out, p) -> None:
     with p.at():
         out["batch"] = check_number("search.batch", table.get("batch", DEFAULT_BATCH), low=1, high=1_000_000,
                                     integer=True)
-    objective = table.get("objective", "final_val_loss")
-    out["objective"] = "final_val_loss"
-    if isinstance(objective, str) and "test" in objective:
-        p.add("search.objective", f"{objective!r} is measured on the test split, which must not choose "
-                                  f"configurations; choose on validation: {', '.join(OBJECTIVES)}")
-    else:
-        with p.at():
-            out["objective"] = check_choice("search.objective", objective, OBJECTIVES)
-    out["direction"] = None  # inferred: losses minimised, accuracy and R^2 maximised (model_search.direction)
-    if "direction" in table:
-        with p.at():
-            out["direction"] = check_choice("search.direction", table["direction"], DIRECTIONS)
+    _objective(table, out, p)  # direction None: losses minimised, accuracy and R^2 maximised
     _pruner(table, out, p, optuna_missing="optuna" in missing)
 
 
