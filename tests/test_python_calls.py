@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numba.core.dispatcher import Dispatcher
 
 import optengine as oe
 from optengine.models import kernels
@@ -51,20 +50,6 @@ def _calls(m, params, X, y):
     if m.task != "surface":
         out += [m.forward(params, X), m.predict(params, X)]
     return out
-
-
-@pytest.fixture
-def compiler_entries(monkeypatch):
-    """The names of the kernels whose calls from Python went to numba's compiler (no compiled match)."""
-    entered = []
-    original = Dispatcher._compile_for_args
-
-    def spy(self, *args, **kws):
-        entered.append(self.py_func.__name__)
-        return original(self, *args, **kws)
-
-    monkeypatch.setattr(Dispatcher, "_compile_for_args", spy)
-    return entered
 
 
 @pytest.mark.parametrize("name", NAMES)
