@@ -37,13 +37,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
 import optengine as oe
+from common import commit  # experiments/common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 LRS = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]
@@ -57,14 +57,6 @@ VARIANTS = {
 }
 MODEL = {"name": "mlp", "hidden": [100, 100], "activation": "relu"}
 SOFT_T = 0.02
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def run(epochs, seeds, batch, threads):

@@ -37,26 +37,18 @@ import inspect
 import json
 import math
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
 import optengine as oe
+from common import commit  # experiments/common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 BATCHES = [16, 32, 64, 128, 256, 512, 1024]
 LR_FACTORS = [0.025, 0.05, 0.1, 0.2, 0.4]
 MODEL = {"name": "mlp", "hidden": [100, 100], "activation": "relu"}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def has_target_support() -> bool:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 
 import optengine as oe
 from optengine.models.quadratic import reference_loss_grad
+from common import commit  # experiments/common.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 PUBLISHED_INITIAL = 353.4468
@@ -56,14 +56,6 @@ def deepobs_protocol_numpy(Q, X_train, X_test, seed, epochs=EPOCHS, batch=BATCH,
         for b in range(n // batch):
             theta = theta - lr * (Q @ (theta - X_train[order[b * batch:(b + 1) * batch]].mean(axis=0)))
     return reference_loss_grad(Q, theta, X_test)[0]
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def run(seeds, threads=None):

@@ -15,13 +15,13 @@ Run: ``python experiments/layers_use_cases.py [--results DIR]`` (runs or resumes
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
 import optengine as oe
+from common import commit  # experiments/common.py
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -62,9 +62,7 @@ def main(argv=None):
     ap.add_argument("--results", default=str(ROOT / "results"), help="where the sweeps' folders go")
     ap.add_argument("--out", default=str(HERE / "layers_use_cases.md"))
     args = ap.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    parts = [f"# The layer engine's use cases (notes section 13)\n\nMeasured at commit {commit} with "
+    parts = [f"# The layer engine's use cases (notes section 13)\n\nMeasured at commit {commit()} with "
              f"`python experiments/layers_use_cases.py`. Learning rates are chosen on validation accuracy "
              f"(mean over seeds); test accuracy is reported for the chosen setting only.\n"]
     for name in SWEEPS:
